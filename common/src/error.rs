@@ -1,0 +1,211 @@
+//! TDengine error codes. Clients branch on these numbers, so they are kept exactly: the low 16 bits
+//! are the code TDengine documents (0x2600 ...); on the wire and in `TaosError` we keep the full
+//! int32 form with the high bit set (0x8000_2600), as taosc does.
+
+use serde::{Deserialize, Serialize};
+
+/// A TDengine error code (low 16 bits) with its canonical message prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Code(pub u16);
+
+impl Code {
+    pub const SUCCESS: Code = Code(0x0000);
+    pub const AUTH_FAILURE_RPC: Code = Code(0x0003);
+    pub const RPC_NETWORK_UNAVAIL: Code = Code(0x000B);
+    pub const APP_ERROR: Code = Code(0x0100);
+    pub const OUT_OF_MEMORY: Code = Code(0x0102);
+    pub const INVALID_PARA: Code = Code(0x0118);
+    pub const FILE_CORRUPTED: Code = Code(0x0104);
+    pub const INTERNAL: Code = Code(0x0101);
+    pub const TSC_SQL_SYNTAX_ERROR: Code = Code(0x0216);
+    pub const TSC_VALUE_OUT_OF_RANGE: Code = Code(0x0224);
+    pub const TSC_INVALID_OPERATION: Code = Code(0x0200);
+    pub const NO_RIGHTS: Code = Code(0x0303);
+    pub const USER_ALREADY_EXIST: Code = Code(0x0350);
+    pub const INVALID_USER: Code = Code(0x0351);
+    pub const INVALID_PASS: Code = Code(0x0354);
+    pub const AUTH_FAILURE: Code = Code(0x0357);
+    pub const STB_ALREADY_EXIST: Code = Code(0x0360);
+    pub const STB_NOT_EXIST: Code = Code(0x0361);
+    pub const INVALID_TABLE_NAME: Code = Code(0x0362);
+    pub const DB_NOT_SELECTED: Code = Code(0x0380);
+    pub const DB_ALREADY_EXIST: Code = Code(0x0381);
+    pub const INVALID_DB_OPTION: Code = Code(0x0382);
+    pub const INVALID_DB: Code = Code(0x0383);
+    pub const DB_NOT_EXIST: Code = Code(0x0388);
+    pub const TOO_MANY_DATABASES: Code = Code(0x0385);
+    pub const TABLE_ALREADY_EXIST: Code = Code(0x0603);
+    pub const TIMESTAMP_OUT_OF_RANGE: Code = Code(0x060B);
+    pub const TDB_TABLE_NOT_EXIST: Code = Code(0x0618);
+    pub const INVALID_MSG: Code = Code(0x0604);
+    pub const SYN_NOT_LEADER: Code = Code(0x090C);
+    pub const SYN_RESTORING: Code = Code(0x0914);
+    pub const WAL_FILE_CORRUPTED: Code = Code(0x1003);
+    pub const PAR_SYNTAX_ERROR: Code = Code(0x2600);
+    pub const PAR_INCOMPLETE_SQL: Code = Code(0x2601);
+    pub const PAR_INVALID_COLUMN: Code = Code(0x2602);
+    pub const PAR_TABLE_NOT_EXIST: Code = Code(0x2603);
+    pub const PAR_AMBIGUOUS_COLUMN: Code = Code(0x2604);
+    pub const PAR_WRONG_VALUE_TYPE: Code = Code(0x2605);
+    pub const PAR_ILLEGAL_USE_AGG_FUNC: Code = Code(0x2606);
+    pub const PAR_WRONG_NUMBER_OF_SELECT: Code = Code(0x2609);
+    pub const PAR_TAGS_NOT_MATCHED: Code = Code(0x260D);
+    pub const PAR_INVALID_TAG_NAME: Code = Code(0x260E);
+    pub const PAR_NAME_OR_PASSWD_TOO_LONG: Code = Code(0x2610);
+    pub const PAR_PASSWD_EMPTY: Code = Code(0x2611);
+    pub const PAR_INVALID_PORT: Code = Code(0x2612);
+    pub const PAR_DB_NOT_SPECIFIED: Code = Code(0x2616);
+    pub const PAR_INVALID_IDENTIFIER_NAME: Code = Code(0x2617);
+    pub const PAR_CORRESPONDING_STABLE_ERR: Code = Code(0x2618);
+    pub const PAR_INVALID_DB_OPTION: Code = Code(0x2619);
+    pub const PAR_INVALID_TABLE_OPTION: Code = Code(0x261A);
+    pub const PAR_GROUPBY_WINDOW_COEXIST: Code = Code(0x2624);
+    pub const PAR_INVALID_FIRST_COLUMN: Code = Code(0x2630);
+    pub const PAR_INVALID_VAR_COLUMN_LEN: Code = Code(0x2631);
+    pub const PAR_INVALID_TAGS_NUM: Code = Code(0x2632);
+    pub const PAR_INVALID_TAGS_LENGTH: Code = Code(0x2634);
+    pub const PAR_INVALID_COLUMNS_NUM: Code = Code(0x2635);
+    pub const PAR_DUPLICATED_COLUMN: Code = Code(0x263C);
+    pub const PAR_INVALID_ROW_LENGTH: Code = Code(0x263E);
+    pub const PAR_INVALID_COLUMNS_NUM_TOO_MANY: Code = Code(0x2640);
+    pub const PAR_ONLY_SUPPORT_SINGLE_TABLE: Code = Code(0x2643);
+    pub const PAR_VALUE_TOO_LONG: Code = Code(0x2653);
+    pub const PAR_INVALID_DELETE_WHERE: Code = Code(0x2655);
+    pub const PAR_GET_META_ERROR: Code = Code(0x2662);
+    pub const PAR_NOT_SUPPORTED: Code = Code(0x2664);
+    pub const FUNC_FUNTION_ERROR: Code = Code(0x2800);
+
+    /// Canonical message for a code, used when no more specific text is given.
+    pub fn message(self) -> &'static str {
+        match self.0 {
+            0x0000 => "success",
+            0x0003 => "Authentication failure",
+            0x000B => "Unable to establish connection",
+            0x0100 => "Unexpected generic error",
+            0x0101 => "Internal error",
+            0x0102 => "Out of memory",
+            0x0104 => "Data file corrupted",
+            0x0118 => "Invalid parameters",
+            0x0200 => "Invalid operation",
+            0x0216 => "Syntax error in SQL",
+            0x0224 => "Value out of range",
+            0x0303 => "Insufficient privilege for operation",
+            0x0350 => "User already exists",
+            0x0351 => "Invalid user",
+            0x0354 => "Invalid password format",
+            0x0357 => "Authentication failure",
+            0x0360 => "STable already exists",
+            0x0361 => "STable not exist",
+            0x0362 => "Invalid table name",
+            0x0380 => "Database not specified or available",
+            0x0381 => "Database already exists",
+            0x0382 => "Invalid database options",
+            0x0383 => "Invalid database name",
+            0x0385 => "Too many databases for account",
+            0x0388 => "Database not exist",
+            0x0603 => "Table already exists",
+            0x0604 => "Invalid message",
+            0x060B => "Timestamp data out of range",
+            0x0618 => "Table does not exist",
+            0x090C => "Sync leader is unreachable",
+            0x0914 => "Sync leader is restoring",
+            0x1003 => "WAL file is corrupted",
+            0x2600 => "syntax error",
+            0x2601 => "Incomplete SQL statement",
+            0x2602 => "Invalid column name",
+            0x2603 => "Table does not exist",
+            0x2604 => "Column ambiguously defined",
+            0x2605 => "Invalid value type",
+            0x2606 => "There mustn't be aggregation",
+            0x2609 => "Invalid number of select columns",
+            0x260D => "Tags number not matched",
+            0x260E => "Invalid tag name",
+            0x2610 => "Name or password too long",
+            0x2611 => "Password can not be empty",
+            0x2616 => "Database not specified",
+            0x2617 => "Invalid identifier name",
+            0x2618 => "Corresponding super table not in this db",
+            0x2619 => "Invalid database option",
+            0x261A => "Invalid table option",
+            0x2630 => "First column must be timestamp",
+            0x2631 => "Invalid column length",
+            0x2632 => "Invalid number of tag columns",
+            0x2634 => "Invalid tags length",
+            0x2635 => "Invalid number of columns",
+            0x263C => "Duplicated column names",
+            0x263E => "Row length exceeds max length",
+            0x2640 => "Too many columns",
+            0x2653 => "Value too long for column/tag",
+            0x2655 => "Delete filter must have a definite time window range",
+            0x2662 => "Fail to get table info",
+            0x2664 => "Operation not supported",
+            0x2800 => "Function error",
+            _ => "Unknown error",
+        }
+    }
+
+    /// The int32 form taosc reports (high bit set).
+    pub fn full(self) -> u32 {
+        if self.0 == 0 {
+            0
+        } else {
+            0x8000_0000 | self.0 as u32
+        }
+    }
+}
+
+/// An error a user can see: TDengine's code and a message that says what and where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("[0x{:04X}] {message}", code & 0xFFFF)]
+pub struct TaosError {
+    /// Full int32 form, e.g. 0x8000_2600.
+    pub code: u32,
+    pub message: String,
+}
+
+impl TaosError {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        TaosError { code: code.full(), message: message.into() }
+    }
+
+    /// An error with the code's canonical message.
+    pub fn of(code: Code) -> Self {
+        Self::new(code, code.message())
+    }
+
+    /// The documented 16-bit code (what REST reports).
+    pub fn short_code(&self) -> u16 {
+        (self.code & 0xFFFF) as u16
+    }
+
+    pub fn is(&self, code: Code) -> bool {
+        self.short_code() == code.0
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(Code::INTERNAL, message)
+    }
+}
+
+pub type TaosResult<T> = Result<T, TaosError>;
+
+impl From<std::io::Error> for TaosError {
+    fn from(e: std::io::Error) -> Self {
+        TaosError::new(Code::APP_ERROR, format!("I/O error: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_have_high_bit_and_display_short() {
+        let e = TaosError::new(Code::PAR_SYNTAX_ERROR, "syntax error near \"x\"");
+        assert_eq!(e.code, 0x8000_2600);
+        assert_eq!(e.short_code(), 0x2600);
+        assert_eq!(e.to_string(), "[0x2600] syntax error near \"x\"");
+        assert!(e.is(Code::PAR_SYNTAX_ERROR));
+        assert_eq!(TaosError::of(Code::DB_NOT_EXIST).message, "Database not exist");
+    }
+}
