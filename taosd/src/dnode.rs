@@ -1,0 +1,110 @@
+//! A dnode: one taosd process. It hosts the mnode and the vnodes of every database (single-node
+//! today; `ins_dnodes` shows it as dnode 1) and refuses to share its data dir with another
+//! process (`<dataDir>/.running` lock).
+
+use crate::config::DnodeConfig;
+use crate::mnode::catalog::DbInfo;
+use crate::mnode::Mnode;
+use crate::vnode::Vnode;
+use common::{Code, TaosError, TaosResult};
+use parking_lot::RwLock;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+pub struct Dnode {
+    pub config: DnodeConfig,
+    pub mnode: Arc<Mnode>,
+    pub vnodes: RwLock<HashMap<u32, Arc<Vnode>>>,
+    pub start_time: i64,
+    pub next_conn_id: AtomicU64,
+    /// Serialises DDL that spans mnode and vnodes (TDengine runs these as mnode transactions).
+    pub ddl_lock: tokio::sync::Mutex<()>,
+    _lock: std::fs::File,
+}
+
+impl Dnode {
+    pub async fn open(config: DnodeConfig) -> TaosResult<Arc<Dnode>> {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| TaosError::new(Code::APP_ERROR, format!("cannot create dataDir {}: {e}", config.data_dir.display())))?;
+        let lock = lock_data_dir(&config.data_dir)?;
+        let mnode = Arc::new(Mnode::open(&config.data_dir)?);
+        let dbs: Vec<DbInfo> = mnode.read(|c| c.dbs.values().cloned().collect());
+        let dnode = Arc::new(Dnode {
+            mnode,
+            vnodes: RwLock::new(HashMap::new()),
+            start_time: common::Precision::Ms.now(),
+            next_conn_id: AtomicU64::new(1),
+            ddl_lock: tokio::sync::Mutex::new(()),
+            _lock: lock,
+            config,
+        });
+        for db in &dbs {
+            dnode.open_vnodes(db).await?;
+        }
+        Ok(dnode)
+    }
+
+    pub fn vnode_dir(&self, vgid: u32) -> PathBuf {
+        self.config.data_dir.join("vnode").join(format!("vnode{vgid}"))
+    }
+
+    pub async fn open_vnodes(&self, db: &DbInfo) -> TaosResult<()> {
+        for vg in &db.vgroups {
+            let v = Vnode::open(self.vnode_dir(vg.id), vg.id, db, self.mnode.clone(), &self.config.endpoint()).await?;
+            self.vnodes.write().insert(vg.id, Arc::new(v));
+            tracing::info!(db = %db.name, vgid = vg.id, "vnode open");
+        }
+        Ok(())
+    }
+
+    pub fn vnode(&self, vgid: u32) -> TaosResult<Arc<Vnode>> {
+        self.vnodes
+            .read()
+            .get(&vgid)
+            .cloned()
+            .ok_or_else(|| TaosError::new(Code::SYN_NOT_LEADER, format!("vgroup {vgid} is not hosted here")))
+    }
+
+    /// Close and delete the vnodes of a dropped database.
+    pub async fn drop_vnodes(&self, db: &DbInfo) {
+        for vg in &db.vgroups {
+            let v = self.vnodes.write().remove(&vg.id);
+            if let Some(v) = v {
+                v.close().await;
+            }
+            let dir = self.vnode_dir(vg.id);
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                tracing::warn!(dir = %dir.display(), error = %e, "could not remove dropped vnode dir");
+            }
+        }
+    }
+
+    pub async fn shutdown(&self) {
+        let all: Vec<Arc<Vnode>> = self.vnodes.read().values().cloned().collect();
+        for v in all {
+            v.close().await;
+        }
+    }
+}
+
+/// An exclusive `flock` on `<dataDir>/.running`: a second taosd on the same dir fails fast.
+fn lock_data_dir(dir: &std::path::Path) -> TaosResult<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    let path = dir.join(".running");
+    let f = std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&path)?;
+    // SAFETY: flock on a valid fd owned by `f`; no memory is shared.
+    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        return Err(TaosError::new(
+            Code::APP_ERROR,
+            format!("dataDir {} is in use by another taosd (lock {})", dir.display(), path.display()),
+        ));
+    }
+    use std::io::Write;
+    let mut w = &f;
+    let _ = f.set_len(0);
+    let _ = writeln!(w, "{}", std::process::id());
+    Ok(f)
+}

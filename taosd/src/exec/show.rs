@@ -1,0 +1,389 @@
+//! SHOW statements and the information_schema tables they are views of.
+
+use crate::dnode::Dnode;
+use crate::exec::eval::like;
+use crate::exec::{Output, ResultRows, Session};
+use crate::mnode::catalog::DbInfo;
+use crate::vnode::meta::TableKind;
+use common::{Code, DataType, Field, Precision, TaosError, TaosResult, Value};
+use taos_sql::ast::{ObjName, Show, TableKind as AstKind};
+
+fn vc(s: impl Into<String>) -> Value {
+    Value::VarChar(s.into())
+}
+fn f(name: &str, ty: DataType) -> Field {
+    Field::new(name, ty)
+}
+
+const SYSTEM_TABLES: &[&str] = &[
+    "ins_databases", "ins_stables", "ins_tables", "ins_users", "ins_dnodes", "ins_mnodes", "ins_vgroups", "ins_cluster",
+];
+
+impl Dnode {
+    pub fn show(&self, s: &Session, show: Show) -> TaosResult<Output> {
+        let r = match show {
+            Show::Databases => self.ins_databases(s),
+            Show::Stables { db, like: pat } => {
+                let db = db.or(s.db.clone()).ok_or_else(|| TaosError::of(Code::PAR_DB_NOT_SPECIFIED))?;
+                self.mnode.read(|c| c.db(&db).map(|_| ()))?;
+                let mut r = ResultRows::new(vec![f("stable_name", DataType::VarChar(192))]);
+                let names: Vec<String> = self.mnode.read(|c| c.stables.get(&db).map(|m| m.keys().cloned().collect()).unwrap_or_default());
+                for n in names {
+                    if pat.as_deref().map(|p| like(&n, p)).unwrap_or(true) {
+                        r.rows.push(vec![vc(n)]);
+                    }
+                }
+                r
+            }
+            Show::Tables { db, like: pat, kind } => {
+                let db = db.or(s.db.clone()).ok_or_else(|| TaosError::of(Code::PAR_DB_NOT_SPECIFIED))?;
+                let info = self.mnode.read(|c| c.db(&db).cloned())?;
+                let mut r = ResultRows::new(vec![f("table_name", DataType::VarChar(192))]);
+                let mut names = Vec::new();
+                for vg in &info.vgroups {
+                    let v = self.vnode(vg.id)?;
+                    let m = v.shared.meta.read();
+                    for t in m.tables.values() {
+                        let k = match t.kind {
+                            TableKind::Child { .. } => AstKind::Child,
+                            TableKind::Normal { .. } => AstKind::Normal,
+                        };
+                        if kind.map(|want| want == k).unwrap_or(true) && pat.as_deref().map(|p| like(&t.name, p)).unwrap_or(true) {
+                            names.push(t.name.clone());
+                        }
+                    }
+                }
+                names.sort();
+                r.rows = names.into_iter().map(|n| vec![vc(n)]).collect();
+                r
+            }
+            Show::CreateDatabase(name) => {
+                let db = self.mnode.read(|c| c.db(&name).cloned())?;
+                let mut r = ResultRows::new(vec![f("Database", DataType::VarChar(64)), f("Create Database", DataType::VarChar(1024))]);
+                r.rows.push(vec![vc(name.clone()), vc(db.options.create_sql(&name))]);
+                r
+            }
+            Show::CreateStable(name) | Show::CreateTable(name) => self.show_create_table(s, &name)?,
+            Show::Users => self.system_table(s, "information_schema", "ins_users")?,
+            Show::Dnodes => self.system_table(s, "information_schema", "ins_dnodes")?,
+            Show::Mnodes => self.system_table(s, "information_schema", "ins_mnodes")?,
+            Show::Cluster => self.system_table(s, "information_schema", "ins_cluster")?,
+            Show::Vgroups(db) => {
+                let db = db.or(s.db.clone()).ok_or_else(|| TaosError::of(Code::PAR_DB_NOT_SPECIFIED))?;
+                let mut r = self.system_table(s, "information_schema", "ins_vgroups")?;
+                r.rows.retain(|row| matches!(&row[1], Value::VarChar(d) if *d == db));
+                r
+            }
+            other => {
+                return Err(TaosError::new(Code::PAR_NOT_SUPPORTED, format!("SHOW {other:?} is not supported yet")));
+            }
+        };
+        Ok(Output::Rows(r))
+    }
+
+    fn show_create_table(&self, s: &Session, name: &ObjName) -> TaosResult<ResultRows> {
+        let db = s.db_of(name)?.to_string();
+        let info = self.mnode.read(|c| c.db(&db).cloned())?;
+        let cols_sql = |cols: &[crate::mnode::catalog::ColumnDef]| {
+            cols.iter().map(|c| format!("`{}` {}", c.name, c.ty.sql())).collect::<Vec<_>>().join(", ")
+        };
+        let sql = if let Some(st) = self.mnode.read(|c| c.stable(&db, &name.name).cloned()) {
+            format!("CREATE STABLE `{}` ({}) TAGS ({})", st.name, cols_sql(&st.columns), cols_sql(&st.tags))
+        } else {
+            let (_, t) = self
+                .find_table(&info, &name.name)
+                .ok_or_else(|| TaosError::new(Code::PAR_TABLE_NOT_EXIST, format!("Table does not exist: {}", name.name)))?;
+            match &t.kind {
+                TableKind::Normal { columns, .. } => format!("CREATE TABLE `{}` ({})", t.name, cols_sql(columns)),
+                TableKind::Child { suid, tags } => {
+                    let st = self.mnode.read(|c| c.stable_by_uid(&db, *suid).cloned()).ok_or_else(|| TaosError::of(Code::STB_NOT_EXIST))?;
+                    let tv: Vec<String> = tags
+                        .iter()
+                        .map(|v| match v {
+                            Value::Null => "NULL".into(),
+                            Value::VarChar(x) | Value::NChar(x) | Value::Json(x) => format!("\"{x}\""),
+                            other => other.render(),
+                        })
+                        .collect();
+                    format!("CREATE TABLE `{}` USING `{}` ({}) TAGS ({})", t.name, st.name,
+                        st.tags.iter().map(|t| format!("`{}`", t.name)).collect::<Vec<_>>().join(", "), tv.join(", "))
+                }
+            }
+        };
+        let mut r = ResultRows::new(vec![f("Table", DataType::VarChar(192)), f("Create Table", DataType::VarChar(4096))]);
+        r.rows.push(vec![vc(name.name.clone()), vc(sql)]);
+        Ok(r)
+    }
+
+    fn ins_databases(&self, _s: &Session) -> ResultRows {
+        let mut r = ResultRows::new(vec![
+            f("name", DataType::VarChar(64)),
+            f("create_time", DataType::Timestamp),
+            f("vgroups", DataType::SmallInt),
+            f("ntables", DataType::BigInt),
+            f("replica", DataType::TinyInt),
+            f("strict", DataType::VarChar(4)),
+            f("duration", DataType::VarChar(10)),
+            f("keep", DataType::VarChar(32)),
+            f("buffer", DataType::Int),
+            f("pagesize", DataType::Int),
+            f("pages", DataType::Int),
+            f("minrows", DataType::Int),
+            f("maxrows", DataType::Int),
+            f("comp", DataType::TinyInt),
+            f("precision", DataType::VarChar(2)),
+            f("status", DataType::VarChar(10)),
+            f("retentions", DataType::VarChar(60)),
+            f("single_stable", DataType::Bool),
+            f("cachemodel", DataType::VarChar(11)),
+            f("cachesize", DataType::Int),
+            f("wal_level", DataType::TinyInt),
+            f("wal_fsync_period", DataType::Int),
+            f("wal_retention_period", DataType::Int),
+            f("wal_retention_size", DataType::BigInt),
+            f("stt_trigger", DataType::SmallInt),
+            f("table_prefix", DataType::SmallInt),
+            f("table_suffix", DataType::SmallInt),
+            f("tsdb_pagesize", DataType::Int),
+        ]);
+        let ncols = r.fields.len();
+        for sys in ["information_schema", "performance_schema"] {
+            let mut row = vec![Value::Null; ncols];
+            row[0] = vc(sys);
+            row[3] = Value::BigInt(if sys == "information_schema" { SYSTEM_TABLES.len() as i64 } else { 0 });
+            row[15] = vc("ready");
+            r.rows.push(row);
+        }
+        let dbs: Vec<DbInfo> = self.mnode.read(|c| c.dbs.values().cloned().collect());
+        for d in dbs {
+            let o = &d.options;
+            let ntables: usize = d
+                .vgroups
+                .iter()
+                .filter_map(|v| self.vnode(v.id).ok())
+                .map(|v| v.shared.meta.read().tables.len())
+                .sum();
+            r.rows.push(vec![
+                vc(d.name.clone()),
+                Value::Timestamp(d.create_time),
+                Value::SmallInt(o.vgroups as i16),
+                Value::BigInt(ntables as i64),
+                Value::TinyInt(o.replica as i8),
+                vc("on"),
+                vc(format!("{}m", o.duration)),
+                vc(o.keep_text()),
+                Value::Int(o.buffer as i32),
+                Value::Int(o.pagesize as i32),
+                Value::Int(o.pages as i32),
+                Value::Int(o.minrows as i32),
+                Value::Int(o.maxrows as i32),
+                Value::TinyInt(o.comp as i8),
+                vc(o.precision.as_str()),
+                vc("ready"),
+                Value::Null,
+                Value::Bool(o.single_stable != 0),
+                vc(o.cachemodel.clone()),
+                Value::Int(o.cachesize as i32),
+                Value::TinyInt(o.wal_level as i8),
+                Value::Int(o.wal_fsync_period as i32),
+                Value::Int(o.wal_retention_period as i32),
+                Value::BigInt(o.wal_retention_size),
+                Value::SmallInt(o.stt_trigger as i16),
+                Value::SmallInt(o.table_prefix as i16),
+                Value::SmallInt(o.table_suffix as i16),
+                Value::Int(o.tsdb_pagesize as i32),
+            ]);
+        }
+        r
+    }
+
+    /// `information_schema.*` / `performance_schema.*` as plain result sets.
+    pub fn system_table(&self, s: &Session, db: &str, table: &str) -> TaosResult<ResultRows> {
+        let mut r = match (db, table) {
+            ("information_schema", "ins_databases") => self.ins_databases(s),
+            ("information_schema", "ins_stables") => {
+                let mut r = ResultRows::new(vec![
+                    f("stable_name", DataType::VarChar(192)),
+                    f("db_name", DataType::VarChar(64)),
+                    f("create_time", DataType::Timestamp),
+                    f("columns", DataType::Int),
+                    f("tags", DataType::Int),
+                    f("last_update", DataType::Timestamp),
+                    f("table_comment", DataType::VarChar(1024)),
+                ]);
+                self.mnode.read(|c| {
+                    for (db, m) in &c.stables {
+                        for st in m.values() {
+                            r.rows.push(vec![
+                                vc(st.name.clone()),
+                                vc(db.clone()),
+                                Value::Timestamp(st.create_time),
+                                Value::Int(st.columns.len() as i32),
+                                Value::Int(st.tags.len() as i32),
+                                Value::Timestamp(st.create_time),
+                                st.comment.clone().map(vc).unwrap_or(Value::Null),
+                            ]);
+                        }
+                    }
+                });
+                r
+            }
+            ("information_schema", "ins_tables") => {
+                let mut r = ResultRows::new(vec![
+                    f("table_name", DataType::VarChar(192)),
+                    f("db_name", DataType::VarChar(64)),
+                    f("create_time", DataType::Timestamp),
+                    f("columns", DataType::Int),
+                    f("stable_name", DataType::VarChar(192)),
+                    f("uid", DataType::BigInt),
+                    f("vgroup_id", DataType::Int),
+                    f("ttl", DataType::Int),
+                    f("table_comment", DataType::VarChar(1024)),
+                    f("type", DataType::VarChar(21)),
+                ]);
+                let dbs: Vec<DbInfo> = self.mnode.read(|c| c.dbs.values().cloned().collect());
+                for d in dbs {
+                    for vg in &d.vgroups {
+                        let v = self.vnode(vg.id)?;
+                        let m = v.shared.meta.read();
+                        for t in m.tables.values() {
+                            let (ncols, stable, ty) = match &t.kind {
+                                TableKind::Normal { columns, .. } => (columns.len(), Value::Null, "NORMAL_TABLE"),
+                                TableKind::Child { suid, .. } => {
+                                    let st = self.mnode.read(|c| c.stable_by_uid(&d.name, *suid).map(|s| (s.columns.len(), s.name.clone())));
+                                    match st {
+                                        Some((n, name)) => (n, vc(name), "CHILD_TABLE"),
+                                        None => (0, Value::Null, "CHILD_TABLE"),
+                                    }
+                                }
+                            };
+                            r.rows.push(vec![
+                                vc(t.name.clone()),
+                                vc(d.name.clone()),
+                                Value::Timestamp(t.create_time),
+                                Value::Int(ncols as i32),
+                                stable,
+                                Value::BigInt(t.uid as i64),
+                                Value::Int(vg.id as i32),
+                                Value::Int(t.ttl as i32),
+                                t.comment.clone().map(vc).unwrap_or(Value::Null),
+                                vc(ty),
+                            ]);
+                        }
+                    }
+                }
+                r.rows.sort_by(|a, b| a[1].render().cmp(&b[1].render()).then(a[0].render().cmp(&b[0].render())));
+                r
+            }
+            ("information_schema", "ins_users") => {
+                let mut r = ResultRows::new(vec![
+                    f("name", DataType::VarChar(24)),
+                    f("super", DataType::TinyInt),
+                    f("enable", DataType::TinyInt),
+                    f("sysinfo", DataType::TinyInt),
+                    f("createdb", DataType::TinyInt),
+                    f("create_time", DataType::Timestamp),
+                    f("allowed_host", DataType::VarChar(49152)),
+                ]);
+                self.mnode.read(|c| {
+                    for u in c.users.values() {
+                        r.rows.push(vec![
+                            vc(u.name.clone()),
+                            Value::TinyInt(u.superuser as i8),
+                            Value::TinyInt(u.enable as i8),
+                            Value::TinyInt(u.sysinfo as i8),
+                            Value::TinyInt(u.createdb as i8),
+                            Value::Timestamp(u.create_time),
+                            vc("127.0.0.1/32"),
+                        ]);
+                    }
+                });
+                r
+            }
+            ("information_schema", "ins_dnodes") => {
+                let mut r = ResultRows::new(vec![
+                    f("id", DataType::SmallInt),
+                    f("endpoint", DataType::VarChar(134)),
+                    f("vnodes", DataType::SmallInt),
+                    f("support_vnodes", DataType::SmallInt),
+                    f("status", DataType::VarChar(10)),
+                    f("create_time", DataType::Timestamp),
+                    f("reboot_time", DataType::Timestamp),
+                    f("note", DataType::VarChar(256)),
+                ]);
+                let created = self.mnode.read(|c| c.create_time);
+                r.rows.push(vec![
+                    Value::SmallInt(1),
+                    vc(self.config.endpoint()),
+                    Value::SmallInt(self.vnodes.read().len() as i16),
+                    Value::SmallInt(self.config.support_vnodes as i16),
+                    vc("ready"),
+                    Value::Timestamp(created),
+                    Value::Timestamp(self.start_time),
+                    vc(""),
+                ]);
+                r
+            }
+            ("information_schema", "ins_mnodes") => {
+                let mut r = ResultRows::new(vec![
+                    f("id", DataType::Int),
+                    f("endpoint", DataType::VarChar(134)),
+                    f("role", DataType::VarChar(12)),
+                    f("status", DataType::VarChar(10)),
+                    f("create_time", DataType::Timestamp),
+                    f("role_time", DataType::Timestamp),
+                ]);
+                let created = self.mnode.read(|c| c.create_time);
+                r.rows.push(vec![
+                    Value::Int(1),
+                    vc(self.config.endpoint()),
+                    vc("leader"),
+                    vc("ready"),
+                    Value::Timestamp(created),
+                    Value::Timestamp(self.start_time),
+                ]);
+                r
+            }
+            ("information_schema", "ins_cluster") => {
+                let mut r = ResultRows::new(vec![
+                    f("id", DataType::BigInt),
+                    f("name", DataType::VarChar(134)),
+                    f("uptime", DataType::Int),
+                    f("create_time", DataType::Timestamp),
+                    f("version", DataType::VarChar(10)),
+                ]);
+                let (id, created) = self.mnode.read(|c| (c.cluster_id, c.create_time));
+                r.rows.push(vec![
+                    Value::BigInt(id as i64),
+                    vc(self.config.endpoint()),
+                    Value::Int(((Precision::Ms.now() - self.start_time) / 1000) as i32),
+                    Value::Timestamp(created),
+                    vc(common::SERVER_VERSION),
+                ]);
+                r
+            }
+            ("information_schema", "ins_vgroups") => {
+                let mut r = ResultRows::new(vec![
+                    f("vgroup_id", DataType::Int),
+                    f("db_name", DataType::VarChar(64)),
+                    f("tables", DataType::Int),
+                    f("v1_dnode", DataType::SmallInt),
+                    f("v1_status", DataType::VarChar(9)),
+                ]);
+                let dbs: Vec<DbInfo> = self.mnode.read(|c| c.dbs.values().cloned().collect());
+                for d in dbs {
+                    for vg in &d.vgroups {
+                        let n = self.vnode(vg.id).map(|v| v.shared.meta.read().tables.len()).unwrap_or(0);
+                        r.rows.push(vec![Value::Int(vg.id as i32), vc(d.name.clone()), Value::Int(n as i32), Value::SmallInt(1), vc("leader")]);
+                    }
+                }
+                r
+            }
+            _ => {
+                return Err(TaosError::new(Code::PAR_TABLE_NOT_EXIST, format!("Table does not exist: {db}.{table}")));
+            }
+        };
+        r.precision = Precision::Ms;
+        Ok(r)
+    }
+}
