@@ -118,6 +118,23 @@ impl Vnode {
                 .await
                 .map_err(|e| TaosError::new(Code::SYN_RESTORING, format!("vnode {vgid} replay: {e}")))?;
         }
+        // WAL_LEVEL 1 promises an fsync every WAL_FSYNC_PERIOD even when writes stop.
+        let weak = Arc::downgrade(&shared);
+        tokio::spawn(async move {
+            loop {
+                let period = match weak.upgrade() {
+                    Some(s) => s.options.read().wal_fsync_period.max(100) as u64,
+                    None => return,
+                };
+                tokio::time::sleep(Duration::from_millis(period)).await;
+                let Some(s) = weak.upgrade() else { return };
+                let log = s.log.clone();
+                let res = tokio::task::spawn_blocking(move || log.lock().wal_tick()).await;
+                if let Ok(Err(e)) = res {
+                    tracing::error!(vgid = s.vgid, error = %e, "WAL fsync failed");
+                }
+            }
+        });
         Ok(Vnode { shared, raft })
     }
 

@@ -99,6 +99,8 @@ pub fn eval(e: &Expr, ctx: &EvalCtx) -> TaosResult<Value> {
                 _ => {}
             }
             let r = eval(right, ctx)?;
+            let r = align(&l, r, ctx)?;
+            let l = align(&r, l, ctx)?;
             binary(*op, l, r)
         }
         Expr::IsNull { expr, negated } => {
@@ -107,8 +109,8 @@ pub fn eval(e: &Expr, ctx: &EvalCtx) -> TaosResult<Value> {
         }
         Expr::Between { expr, low, high, negated } => {
             let v = eval(expr, ctx)?;
-            let lo = eval(low, ctx)?;
-            let hi = eval(high, ctx)?;
+            let lo = align(&v, eval(low, ctx)?, ctx)?;
+            let hi = align(&v, eval(high, ctx)?, ctx)?;
             match (compare(&v, &lo), compare(&v, &hi)) {
                 (Some(a), Some(b)) => Ok(Value::Bool((a.is_ge() && b.is_le()) != *negated)),
                 _ => Ok(Value::Null),
@@ -120,7 +122,7 @@ pub fn eval(e: &Expr, ctx: &EvalCtx) -> TaosResult<Value> {
                 return Ok(Value::Null);
             }
             for item in list {
-                let x = eval(item, ctx)?;
+                let x = align(&v, eval(item, ctx)?, ctx)?;
                 if compare(&v, &x) == Some(std::cmp::Ordering::Equal) {
                     return Ok(Value::Bool(!*negated));
                 }
@@ -151,6 +153,15 @@ pub fn eval(e: &Expr, ctx: &EvalCtx) -> TaosResult<Value> {
             cast(v, *ty, ctx)
         }
         Expr::Subquery(_) => Err(TaosError::new(Code::PAR_NOT_SUPPORTED, "subqueries are not supported here yet")),
+    }
+}
+
+/// A string compared with a timestamp is read as a time in the session's zone and the data's
+/// precision, as TDengine does (`ts > '2024-01-01 00:00:00'`).
+fn align(other: &Value, v: Value, ctx: &EvalCtx) -> TaosResult<Value> {
+    match (other, v) {
+        (Value::Timestamp(_), Value::VarChar(s)) => Ok(Value::Timestamp(parse_timestamp(&s, ctx.precision, ctx.tz)?)),
+        (_, v) => Ok(v),
     }
 }
 

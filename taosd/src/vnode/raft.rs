@@ -152,6 +152,11 @@ impl LogInner {
         self.wal.set_options(opts);
     }
 
+    /// WAL_LEVEL 1: fsync when the period has elapsed, even if no write comes along.
+    pub fn wal_tick(&mut self) -> Result<(), common::TaosError> {
+        self.wal.tick().map_err(|e| e.to_taos())
+    }
+
     pub fn wal_sync(&mut self) -> Result<(), common::TaosError> {
         self.wal.sync().map_err(|e| e.to_taos())
     }

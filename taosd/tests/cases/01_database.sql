@@ -1,0 +1,27 @@
+-- CREATE / USE / ALTER / DROP DATABASE and their errors
+CREATE DATABASE db1;
+CREATE DATABASE db1;
+CREATE DATABASE IF NOT EXISTS db1;
+CREATE DATABASE db2 VGROUPS 4 PRECISION 'us' KEEP 365 DURATION 10d BUFFER 64 WAL_LEVEL 2 WAL_FSYNC_PERIOD 0 CACHEMODEL 'last_row' STT_TRIGGER 4;
+SELECT name, vgroups, precision, keep, duration, buffer, wal_level, wal_fsync_period, cachemodel, stt_trigger FROM information_schema.ins_databases WHERE name LIKE 'db%' ORDER BY name;
+SHOW CREATE DATABASE db2;
+CREATE DATABASE db3 VGROUPS 0;
+CREATE DATABASE db3 PRECISION 'xs';
+CREATE DATABASE db3 KEEP 10 DURATION 10d;
+CREATE DATABASE db3 CACHEMODEL 'sometimes';
+CREATE DATABASE db3 WAL_LEVEL 3;
+CREATE DATABASE db3 FOO 1;
+CREATE DATABASE;
+ALTER DATABASE db1 CACHEMODEL 'both' WAL_LEVEL 2 KEEP 100d;
+SELECT name, cachemodel, wal_level, keep FROM information_schema.ins_databases WHERE name = 'db1';
+ALTER DATABASE db1 PRECISION 'ns';
+ALTER DATABASE nodb WAL_LEVEL 2;
+USE db1;
+SELECT database();
+USE nodb;
+DROP DATABASE db2;
+DROP DATABASE db2;
+DROP DATABASE IF EXISTS db2;
+SELECT name FROM information_schema.ins_databases ORDER BY name;
+DROP DATABASE db1;
+SELECT database();

@@ -1,0 +1,23 @@
+-- Every TDengine type, its limits and NULLs
+CREATE DATABASE ydb;
+USE ydb;
+CREATE TABLE all_types (ts TIMESTAMP, b BOOL, ti TINYINT, si SMALLINT, i INT, bi BIGINT, uti TINYINT UNSIGNED, usi SMALLINT UNSIGNED, ui INT UNSIGNED, ubi BIGINT UNSIGNED, fl FLOAT, db DOUBLE, vc VARCHAR(16), bn BINARY(8), nc NCHAR(4), vb VARBINARY(8), geo GEOMETRY(64));
+INSERT INTO all_types VALUES ('2024-01-01 00:00:00.000', true, -128, -32768, -2147483648, -9223372036854775808, 0, 0, 0, 0, -1.5, -2.25, 'hello', 'bin', '中文ab', '\x0aff', 'POINT(1 2)');
+INSERT INTO all_types VALUES ('2024-01-01 00:00:01.000', false, 127, 32767, 2147483647, 9223372036854775807, 255, 65535, 4294967295, 18446744073709551615, 3.25, 1e300, '', 'x', 'd', 'ab', 'LINESTRING(0 0, 1 1)');
+INSERT INTO all_types (ts) VALUES ('2024-01-01 00:00:02.000');
+SELECT * FROM all_types;
+DESCRIBE all_types;
+INSERT INTO all_types (ts, ti) VALUES ('2024-01-01 00:00:03.000', 128);
+INSERT INTO all_types (ts, ti) VALUES ('2024-01-01 00:00:03.000', -129);
+INSERT INTO all_types (ts, uti) VALUES ('2024-01-01 00:00:03.000', -1);
+INSERT INTO all_types (ts, ubi) VALUES ('2024-01-01 00:00:03.000', -1);
+INSERT INTO all_types (ts, si) VALUES ('2024-01-01 00:00:03.000', 40000);
+INSERT INTO all_types (ts, nc) VALUES ('2024-01-01 00:00:03.000', 'abcde');
+INSERT INTO all_types (ts, bn) VALUES ('2024-01-01 00:00:03.000', '123456789');
+INSERT INTO all_types (ts, geo) VALUES ('2024-01-01 00:00:03.000', 'NOT A SHAPE');
+INSERT INTO all_types (ts, b) VALUES ('2024-01-01 00:00:03.000', 'maybe');
+SELECT count(*) FROM all_types;
+CREATE STABLE js (ts TIMESTAMP, v INT) TAGS (info JSON);
+INSERT INTO j1 USING js TAGS ('{"k":"v","n":1}') VALUES ('2024-01-01 00:00:00.000', 1);
+SELECT tbname, v, info FROM js;
+DROP DATABASE ydb;
