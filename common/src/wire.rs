@@ -22,8 +22,37 @@ pub enum Request {
     /// Run one or more `;`-separated statements; the reply describes the last.
     Query { sql: String },
     Fetch { result_id: u64 },
+    /// Bulk rows without SQL text (schemaless, stmt, taosX): typed values, timestamps in
+    /// `precision` (converted to the database's precision by the server).
+    Write(WriteRequest),
     FreeResult { result_id: u64 },
     Ping,
+}
+
+/// Rows for several tables of one database.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct WriteRequest {
+    pub db: String,
+    pub precision: Precision,
+    pub tables: Vec<WriteTable>,
+}
+
+/// Rows of one table. `columns` names the values of each row; the first must be the table's
+/// timestamp column. Columns not named are NONE (keep older values on overwrite).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct WriteTable {
+    pub name: String,
+    /// Create the child table first if it does not exist (ignored when it does).
+    pub using: Option<WriteUsing>,
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<crate::Value>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct WriteUsing {
+    pub stable: String,
+    pub tag_names: Vec<String>,
+    pub tags: Vec<crate::Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -41,6 +41,11 @@ impl Connection {
         self.rt.block_on(self.conn.exec(sql))
     }
 
+    /// See [`crate::Connection::write`].
+    pub fn write(&self, req: common::wire::WriteRequest) -> Result<i64, TaosError> {
+        self.rt.block_on(self.conn.write(req))
+    }
+
     pub fn ping(&self) -> Result<(), TaosError> {
         self.rt.block_on(self.conn.ping())
     }

@@ -8,7 +8,7 @@
 use crate::options::ConnectOptions;
 use common::config::split_ep;
 use common::time::Precision;
-use common::wire::{self, Request, Response, MAX_FRAME};
+use common::wire::{self, Request, Response, WriteRequest, MAX_FRAME};
 use common::{Block, Code, Field, TaosError, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -241,6 +241,17 @@ impl Connection {
     /// Run a statement for its effect; a result set is discarded. Returns affected rows.
     pub async fn exec(&self, sql: &str) -> Result<i64, TaosError> {
         Ok(self.query(sql).await?.affected_rows())
+    }
+
+    /// Write typed rows without SQL text (schemaless, stmt, taosX). Returns rows written.
+    /// Safe to resend after a broken link: rows are keyed by (table, timestamp), so a repeat
+    /// overwrites with the same values.
+    pub async fn write(&self, req: WriteRequest) -> Result<i64, TaosError> {
+        match self.call(&Request::Write(req), true, None).await?.0 {
+            Response::Executed { affected_rows, .. } => Ok(affected_rows),
+            Response::Error(e) => Err(e),
+            other => Err(unexpected("Write", &other)),
+        }
     }
 
     /// Round trip to the server.

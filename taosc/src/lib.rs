@@ -19,6 +19,7 @@ pub mod fake_server;
 #[cfg(test)]
 mod tests;
 
+pub use common::wire::{WriteRequest, WriteTable, WriteUsing};
 pub use common::{Block, Code, Field, Precision, TaosError, Value};
 pub use connection::{Connection, QueryResult, ResultSet};
 pub use options::{ConnectOptions, DEFAULT_PORT};

@@ -50,13 +50,26 @@ impl Dnode {
         self.config.data_dir.join("vnode").join(format!("vnode{vgid}"))
     }
 
+    /// Open (or create) a database's vnodes concurrently: each waits for its raft election and
+    /// WAL replay, which would otherwise add up.
     pub async fn open_vnodes(&self, db: &DbInfo) -> TaosResult<()> {
+        let mut tasks = Vec::with_capacity(db.vgroups.len());
         for vg in &db.vgroups {
-            let v = Vnode::open(self.vnode_dir(vg.id), vg.id, db, self.mnode.clone(), &self.config.endpoint()).await?;
-            self.vnodes.write().insert(vg.id, Arc::new(v));
-            tracing::info!(db = %db.name, vgid = vg.id, "vnode open");
+            let (dir, id, info, mnode, ep) = (self.vnode_dir(vg.id), vg.id, db.clone(), self.mnode.clone(), self.config.endpoint());
+            tasks.push((id, tokio::spawn(async move { Vnode::open(dir, id, &info, mnode, &ep).await })));
         }
-        Ok(())
+        let mut first_err = None;
+        for (id, t) in tasks {
+            match t.await {
+                Ok(Ok(v)) => {
+                    self.vnodes.write().insert(id, Arc::new(v));
+                    tracing::info!(db = %db.name, vgid = id, "vnode open");
+                }
+                Ok(Err(e)) => first_err = first_err.or(Some(e)),
+                Err(e) => first_err = first_err.or(Some(TaosError::internal(format!("vnode {id} open: {e}")))),
+            }
+        }
+        first_err.map_or(Ok(()), Err)
     }
 
     pub fn vnode(&self, vgid: u32) -> TaosResult<Arc<Vnode>> {
@@ -79,6 +92,28 @@ impl Dnode {
                 tracing::warn!(dir = %dir.display(), error = %e, "could not remove dropped vnode dir");
             }
         }
+    }
+
+    /// KEEP: drop whole file sets that fell out of every database's retention window.
+    pub fn spawn_retention(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let Some(d) = weak.upgrade() else { return };
+                let all: Vec<Arc<Vnode>> = d.vnodes.read().values().cloned().collect();
+                drop(d);
+                for v in all {
+                    let precision = v.shared.options.read().precision;
+                    let t = v.shared.tsdb.clone();
+                    match tokio::task::spawn_blocking(move || t.expire(precision.now())).await {
+                        Ok(Ok(n)) if n > 0 => tracing::info!(vgid = v.shared.vgid, file_sets = n, "expired by KEEP"),
+                        Ok(Err(e)) => tracing::warn!(vgid = v.shared.vgid, error = %e, "KEEP expiry failed"),
+                        _ => {}
+                    }
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+            }
+        });
     }
 
     pub async fn shutdown(&self) {

@@ -85,6 +85,7 @@ async fn run(config: DnodeConfig) -> Result<(), common::TaosError> {
         .await
         .map_err(|e| common::TaosError::new(common::Code::RPC_NETWORK_UNAVAIL, format!("cannot listen on {host}:{port}: {e}")))?;
     tracing::info!(endpoint = %dnode.config.endpoint(), data_dir = %dnode.config.data_dir.display(), "taosd is ready");
+    dnode.spawn_retention();
     let server = tokio::spawn(server::serve(dnode.clone(), listener));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| common::TaosError::internal(e.to_string()))?;

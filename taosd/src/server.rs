@@ -104,6 +104,11 @@ async fn handle(dnode: Arc<Dnode>, sock: TcpStream) -> Result<(), TaosError> {
                 }
                 Err(e) => Response::Error(e),
             },
+            (Request::Write(w), Some(s)) => match dnode.write(s, w).await {
+                Ok(Output::Affected(n)) => Response::Executed { affected_rows: n, db: s.db.clone() },
+                Ok(Output::Rows(_)) => Response::Error(TaosError::internal("write produced rows")),
+                Err(e) => Response::Error(e),
+            },
             (Request::Fetch { result_id }, Some(_)) => match results.get_mut(&result_id) {
                 Some(p) => {
                     let (block, completed) = take_block(p);

@@ -202,6 +202,10 @@ impl VnodeShared {
             if let Some(applied) = applied {
                 self.release_wal(applied)?;
             }
+            // Merge a file set's small files once STT_TRIGGER of them have piled up.
+            if let Err(e) = self.tsdb.compact() {
+                tracing::warn!(vgid = self.vgid, error = %e, "compaction failed; files stay as they are");
+            }
             Ok(())
         })();
         self.flushing.store(false, Ordering::Release);

@@ -9,16 +9,23 @@ use crate::exec::{Output, Session};
 use crate::mnode::catalog::{now_ms, ColumnDef, DbInfo, StableInfo};
 use crate::vnode::meta::TableKind;
 use crate::vnode::raft::{NewTable, Submit, SubmitTable, VnodeRequest};
-use common::{Code, DataType, TaosError, TaosResult, Value};
+use common::{Code, DataType, Precision, TaosError, TaosResult, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use taos_sql::ast::{Expr, Insert, InsertSource, InsertTarget, Literal};
+use common::wire::WriteRequest;
 
 /// Where a table's rows go, and with which columns.
 struct Resolved {
     vgid: u32,
     columns: Vec<ColumnDef>,
     create: Option<NewTable>,
+}
+
+/// A child table to create: its super table and full tag vector.
+struct ChildSpec {
+    stable: StableInfo,
+    tags: Vec<Value>,
 }
 
 struct DbCtx {
@@ -54,7 +61,11 @@ impl Dnode {
                     ))
                 }
                 None => {
-                    let r = self.resolve_target(s, dbc, &target)?;
+                    let spec = match &target.using {
+                        Some(u) if self.table_missing(dbc, &target.table.name)? => Some(self.child_spec(s, dbc, u)?),
+                        _ => None,
+                    };
+                    let r = self.resolve_target(dbc, &target.table.name, spec)?;
                     let rows = source_rows(target.source)?;
                     let t = convert(s, dbc, &target.table.name, &r.columns, target.columns.as_deref(), rows)?;
                     let sub = per_vg.entry(r.vgid).or_default();
@@ -67,6 +78,68 @@ impl Dnode {
                 }
             }
         }
+        self.propose_all(per_vg).await
+    }
+
+    /// Typed rows without SQL (`Request::Write`): the same checks as INSERT, no parsing.
+    pub async fn write(self: &Arc<Self>, s: &Session, req: WriteRequest) -> TaosResult<Output> {
+        self.check_privilege(s, &req.db, true)?;
+        let info = self.mnode.read(|c| c.db(&req.db).cloned())?;
+        let p = info.options.precision;
+        let dbc = DbCtx { keep_min: p.now().saturating_sub(info.options.keep_units()), max_ts: p.max_ts(), info };
+        let mut per_vg: BTreeMap<u32, Submit> = BTreeMap::new();
+        for t in req.tables {
+            let spec = match t.using {
+                Some(u) if self.table_missing(&dbc, &t.name)? => {
+                    let stable = self.stable_named(&dbc.info.name, &u.stable)?;
+                    if u.tag_names.len() != u.tags.len() {
+                        return Err(TaosError::new(
+                            Code::PAR_TAGS_NOT_MATCHED,
+                            format!("Tags number not matched: {} name(s), {} value(s)", u.tag_names.len(), u.tags.len()),
+                        ));
+                    }
+                    let mut tags = vec![Value::Null; stable.tags.len()];
+                    for (n, v) in u.tag_names.iter().zip(u.tags) {
+                        let i = stable.tags.iter().position(|t| &t.name == n).ok_or_else(|| {
+                            TaosError::new(Code::PAR_INVALID_TAG_NAME, format!("Invalid tag name: {n}"))
+                        })?;
+                        tags[i] = v.coerce(stable.tags[i].ty, n)?;
+                    }
+                    Some(ChildSpec { stable, tags })
+                }
+                _ => None,
+            };
+            let r = self.resolve_target(&dbc, &t.name, spec)?;
+            let plan = plan_columns(&r.columns, Some(&t.columns))?;
+            let mut rows = Vec::with_capacity(t.rows.len());
+            for (ri, row) in t.rows.into_iter().enumerate() {
+                if row.len() != plan.picked.len() {
+                    return Err(count_err(&t.name, ri, plan.picked.len(), row.len()));
+                }
+                let mut row: Vec<Option<Value>> = row.into_iter().map(Some).collect();
+                let mut vals = Vec::with_capacity(plan.order.len());
+                for &k in &plan.order {
+                    let c = &r.columns[plan.picked[k]];
+                    let v = row[k].take().unwrap_or_default();
+                    let v = if k == plan.ts_at { rescale_ts(v, req.precision, p, &t.name)? } else { v.coerce(c.ty, &c.name)? };
+                    vals.push(v);
+                }
+                check_ts(&dbc, &t.name, ri, &vals[0])?;
+                rows.push(vals);
+            }
+            let sub = per_vg.entry(r.vgid).or_default();
+            if let Some(c) = r.create {
+                if !sub.creates.iter().any(|x| x.name == c.name) {
+                    sub.creates.push(c);
+                }
+            }
+            sub.tables.push(SubmitTable { name: t.name, col_ids: plan.col_ids, rows });
+        }
+        self.propose_all(per_vg).await
+    }
+
+    /// One raft proposal per vgroup, concurrently; the first error wins, the counts add up.
+    async fn propose_all(&self, per_vg: BTreeMap<u32, Submit>) -> TaosResult<Output> {
         let mut tasks = Vec::with_capacity(per_vg.len());
         for (vg, sub) in per_vg {
             let v = self.vnode(vg)?;
@@ -88,8 +161,7 @@ impl Dnode {
     }
 
     /// An existing table, or one that `USING` will create.
-    fn resolve_target(&self, s: &Session, dbc: &DbCtx, target: &InsertTarget) -> TaosResult<Resolved> {
-        let name = &target.table.name;
+    fn resolve_target(&self, dbc: &DbCtx, name: &str, using: Option<ChildSpec>) -> TaosResult<Resolved> {
         let db = &dbc.info.name;
         let vgid = dbc.info.vgroup_for(name);
         let existing = {
@@ -107,32 +179,48 @@ impl Dnode {
             };
             return Ok(Resolved { vgid, columns, create: None });
         }
-        let Some(using) = &target.using else {
+        let Some(using) = using else {
             return Err(TaosError::new(Code::PAR_TABLE_NOT_EXIST, format!("Table does not exist: {name}")));
         };
-        let sdb = using.stable.db.as_deref().unwrap_or(db);
-        if sdb != db {
-            return Err(TaosError::of(Code::PAR_CORRESPONDING_STABLE_ERR));
-        }
-        let st = self
-            .mnode
-            .read(|c| c.stable(db, &using.stable.name).cloned())
-            .ok_or_else(|| TaosError::new(Code::PAR_TABLE_NOT_EXIST, format!("Table does not exist: {}", using.stable.name)))?;
         if name.is_empty() || name.len() > 192 {
             return Err(TaosError::new(Code::PAR_INVALID_IDENTIFIER_NAME, format!("Invalid identifier name: {name}")));
         }
-        let tags = self.tag_values(s, &st, using.tag_names.as_deref(), &using.tags, dbc.info.options.precision)?;
         Ok(Resolved {
             vgid,
-            columns: st.columns.clone(),
+            columns: using.stable.columns.clone(),
             create: Some(NewTable {
-                name: name.clone(),
-                kind: TableKind::Child { suid: st.uid, tags },
+                name: name.to_string(),
+                kind: TableKind::Child { suid: using.stable.uid, tags: using.tags },
                 create_time: now_ms(),
                 ttl: 0,
                 comment: None,
             }),
         })
+    }
+
+    /// The super table a `USING` names, and the child's tag values.
+    fn child_spec(&self, s: &Session, dbc: &DbCtx, using: &taos_sql::ast::Using) -> TaosResult<ChildSpec> {
+        let db = &dbc.info.name;
+        let sdb = using.stable.db.as_deref().unwrap_or(db);
+        if sdb != db {
+            return Err(TaosError::of(Code::PAR_CORRESPONDING_STABLE_ERR));
+        }
+        let stable = self.stable_named(db, &using.stable.name)?;
+        let tags = self.tag_values(s, &stable, using.tag_names.as_deref(), &using.tags, dbc.info.options.precision)?;
+        Ok(ChildSpec { stable, tags })
+    }
+
+    fn stable_named(&self, db: &str, name: &str) -> TaosResult<StableInfo> {
+        self.mnode
+            .read(|c| c.stable(db, name).cloned())
+            .ok_or_else(|| TaosError::new(Code::PAR_TABLE_NOT_EXIST, format!("Table does not exist: {name}")))
+    }
+
+    /// Is the table missing? Then `USING` must be evaluated (cheap to skip when it exists).
+    fn table_missing(&self, dbc: &DbCtx, name: &str) -> TaosResult<bool> {
+        let v = self.vnode(dbc.info.vgroup_for(name))?;
+        let m = v.shared.meta.read();
+        Ok(m.get(name).is_none())
     }
 
     /// `INSERT INTO stb (tbname, [tags,] ts, cols...) VALUES (...)`: rows are split by tbname;
@@ -184,18 +272,13 @@ impl Dnode {
         }
         let tag_names: Vec<String> = tag_pos.iter().map(|&i| names[i].clone()).collect();
         for (tb, (tags, rows)) in groups {
-            let target = InsertTarget {
-                table: taos_sql::ast::ObjName { db: Some(dbc.info.name.clone()), name: tb.clone() },
-                using: Some(taos_sql::ast::Using {
-                    stable: taos_sql::ast::ObjName { db: Some(dbc.info.name.clone()), name: st.name.clone() },
-                    tag_names: Some(tag_names.clone()),
-                    tags,
-                    options: Vec::new(),
-                }),
-                columns: None,
-                source: InsertSource::Values(Vec::new()),
+            let spec = if self.table_missing(dbc, &tb)? {
+                let tags = self.tag_values(s, st, Some(&tag_names), &tags, dbc.info.options.precision)?;
+                Some(ChildSpec { stable: st.clone(), tags })
+            } else {
+                None
             };
-            let r = self.resolve_target(s, dbc, &target)?;
+            let r = self.resolve_target(dbc, &tb, spec)?;
             let t = convert(s, dbc, &tb, &r.columns, Some(&col_names), rows)?;
             let sub = per_vg.entry(r.vgid).or_default();
             if let Some(c) = r.create {
@@ -224,16 +307,17 @@ fn count_err(table: &str, row: usize, want: usize, got: usize) -> TaosError {
     )
 }
 
-/// Check and convert the rows of one table; ts is moved first.
-fn convert(
-    s: &Session,
-    dbc: &DbCtx,
-    table: &str,
-    columns: &[ColumnDef],
-    names: Option<&[String]>,
-    rows: Vec<Vec<Expr>>,
-) -> TaosResult<SubmitTable> {
-    // Positions in each row, ordered with the timestamp first.
+/// Which schema columns a statement writes, and the order that puts the timestamp first.
+struct ColumnPlan {
+    /// Schema index of each value position in a row.
+    picked: Vec<usize>,
+    /// Value positions in write order (timestamp first).
+    order: Vec<usize>,
+    ts_at: usize,
+    col_ids: Vec<u16>,
+}
+
+fn plan_columns(columns: &[ColumnDef], names: Option<&[String]>) -> TaosResult<ColumnPlan> {
     let picked: Vec<usize> = match names {
         None => (0..columns.len()).collect(),
         Some(names) => {
@@ -260,36 +344,68 @@ fn convert(
     let ts_at = picked.iter().position(|&i| i == 0).unwrap_or(0);
     let mut order: Vec<usize> = vec![ts_at];
     order.extend((0..picked.len()).filter(|&k| k != ts_at));
-    let col_ids: Vec<u16> = order.iter().map(|&k| columns[picked[k]].id).collect();
+    let col_ids = order.iter().map(|&k| columns[picked[k]].id).collect();
+    Ok(ColumnPlan { picked, order, ts_at, col_ids })
+}
+
+/// The primary timestamp is present and inside [now - KEEP, max].
+fn check_ts(dbc: &DbCtx, table: &str, row: usize, v: &Value) -> TaosResult<()> {
+    let Value::Timestamp(ts) = v else {
+        return Err(TaosError::new(
+            Code::PAR_WRONG_VALUE_TYPE,
+            format!("Primary timestamp column can not be null: table {table} row {}", row + 1),
+        ));
+    };
+    if *ts < dbc.keep_min || *ts > dbc.max_ts {
+        return Err(TaosError::new(
+            Code::TIMESTAMP_OUT_OF_RANGE,
+            format!("Timestamp data out of range: {ts} in table {table} row {} (outside KEEP)", row + 1),
+        ));
+    }
+    Ok(())
+}
+
+/// A timestamp given in `from` precision, in the database's precision.
+fn rescale_ts(v: Value, from: Precision, to: Precision, table: &str) -> TaosResult<Value> {
+    let Some(t) = (match v {
+        Value::Null => return Ok(Value::Null),
+        Value::Float(_) | Value::Double(_) | Value::Bool(_) => None,
+        other => other.as_i64(),
+    }) else {
+        return Err(TaosError::new(Code::PAR_WRONG_VALUE_TYPE, format!("Invalid timestamp value for table {table}")));
+    };
+    let (f, t2) = (from.per_second(), to.per_second());
+    let out = if t2 >= f { t.checked_mul(t2 / f) } else { Some(t / (f / t2)) };
+    out.map(Value::Timestamp)
+        .ok_or_else(|| TaosError::new(Code::TIMESTAMP_OUT_OF_RANGE, format!("Timestamp data out of range: {t} in table {table}")))
+}
+
+/// Check and convert the rows of one table; ts is moved first.
+fn convert(
+    s: &Session,
+    dbc: &DbCtx,
+    table: &str,
+    columns: &[ColumnDef],
+    names: Option<&[String]>,
+    rows: Vec<Vec<Expr>>,
+) -> TaosResult<SubmitTable> {
+    let plan = plan_columns(columns, names)?;
     let ctx = EvalCtx { precision: dbc.info.options.precision, tz: s.tz, db: Some(&dbc.info.name), user: &s.user, row: None };
     let mut out = Vec::with_capacity(rows.len());
     for (ri, row) in rows.into_iter().enumerate() {
-        if row.len() != picked.len() {
-            return Err(count_err(table, ri, picked.len(), row.len()));
+        if row.len() != plan.picked.len() {
+            return Err(count_err(table, ri, plan.picked.len(), row.len()));
         }
-        let mut vals = Vec::with_capacity(order.len());
-        for &k in &order {
-            let c = &columns[picked[k]];
+        let mut vals = Vec::with_capacity(plan.order.len());
+        for &k in &plan.order {
+            let c = &columns[plan.picked[k]];
             let v = fast_value(&row[k], c.ty).map(Ok).unwrap_or_else(|| value_for(&row[k], c.ty, &ctx, &c.name))?;
-            if k == ts_at {
-                let Value::Timestamp(ts) = v else {
-                    return Err(TaosError::new(
-                        Code::PAR_WRONG_VALUE_TYPE,
-                        format!("Primary timestamp column can not be null: table {table} row {}", ri + 1),
-                    ));
-                };
-                if ts < dbc.keep_min || ts > dbc.max_ts {
-                    return Err(TaosError::new(
-                        Code::TIMESTAMP_OUT_OF_RANGE,
-                        format!("Timestamp data out of range: {ts} in table {table} row {} (outside KEEP)", ri + 1),
-                    ));
-                }
-            }
             vals.push(v);
         }
+        check_ts(dbc, table, ri, &vals[0])?;
         out.push(vals);
     }
-    Ok(SubmitTable { name: table.to_string(), col_ids, rows: out })
+    Ok(SubmitTable { name: table.to_string(), col_ids: plan.col_ids, rows: out })
 }
 
 /// The common literal/type pairs of bulk inserts, without the general evaluator.
