@@ -28,6 +28,10 @@ impl Code {
     pub const STB_ALREADY_EXIST: Code = Code(0x0360);
     pub const STB_NOT_EXIST: Code = Code(0x0361);
     pub const INVALID_TABLE_NAME: Code = Code(0x0362);
+    pub const TAG_ALREADY_EXIST: Code = Code(0x0369);
+    pub const TAG_NOT_EXIST: Code = Code(0x036A);
+    pub const COLUMN_ALREADY_EXIST: Code = Code(0x036B);
+    pub const COLUMN_NOT_EXIST: Code = Code(0x036C);
     pub const DB_NOT_SELECTED: Code = Code(0x0380);
     pub const DB_ALREADY_EXIST: Code = Code(0x0381);
     pub const INVALID_DB_OPTION: Code = Code(0x0382);
@@ -97,6 +101,10 @@ impl Code {
             0x0360 => "STable already exists",
             0x0361 => "STable not exist",
             0x0362 => "Invalid table name",
+            0x0369 => "Tag already exists",
+            0x036A => "Tag does not exist",
+            0x036B => "Column already exists",
+            0x036C => "Column does not exist",
             0x0380 => "Database not specified or available",
             0x0381 => "Database already exists",
             0x0382 => "Invalid database options",

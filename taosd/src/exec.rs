@@ -1,6 +1,7 @@
 //! Statement execution on a dnode: parse, check privileges, run against the mnode catalog and
 //! the vnodes. One file per statement family.
 
+pub mod alter;
 pub mod ddl;
 pub mod eval;
 pub mod insert;
@@ -90,6 +91,7 @@ impl Dnode {
             S::Insert(ins) => self.insert(s, ins).await,
             S::Select(q) => self.select(s, q).await,
             S::Show(show) => self.show(s, show),
+            S::AlterTable { stable, name, action } => self.alter_table(s, stable, &name, action).await,
             S::Delete { table, where_ } => self.delete(s, &table, where_.as_ref()).await,
             other => Err(TaosError::new(
                 Code::PAR_NOT_SUPPORTED,
@@ -126,7 +128,6 @@ impl Dnode {
 
 fn statement_kind(st: &Statement) -> &'static str {
     match st {
-        Statement::AlterTable { .. } => "ALTER TABLE",
         Statement::CreateUser { .. } => "CREATE USER",
         Statement::AlterUser { .. } => "ALTER USER",
         Statement::DropUser { .. } => "DROP USER",

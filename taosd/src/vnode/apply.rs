@@ -105,6 +105,19 @@ fn apply_inner(shared: &VnodeShared, version: u64, req: VnodeRequest) -> TaosRes
                 _ => Err(TaosError::new(Code::PAR_TABLE_NOT_EXIST, format!("Table does not exist: {table}"))),
             }
         }
+        VnodeRequest::DropTag { suid, index } => {
+            let mut m = shared.meta.write();
+            let mut n = 0;
+            for t in m.tables.values_mut() {
+                if let TableKind::Child { suid: s, tags } = &mut t.kind {
+                    if *s == suid && index < tags.len() {
+                        tags.remove(index);
+                        n += 1;
+                    }
+                }
+            }
+            Ok(n)
+        }
         VnodeRequest::AlterNormal { table, columns, version: v, next_col_id } => {
             let mut m = shared.meta.write();
             match m.tables.get_mut(&table) {

@@ -75,6 +75,8 @@ pub enum VnodeRequest {
     Delete { tables: Vec<String>, start: i64, end: i64 },
     /// Replace the tag values of a child table.
     SetTags { table: String, tags: Vec<Value> },
+    /// A super table lost the tag at `index`: remove that slot from every child.
+    DropTag { suid: u64, index: usize },
     /// Replace the schema of a normal table.
     AlterNormal { table: String, columns: Vec<crate::mnode::catalog::ColumnDef>, version: u32, next_col_id: u16 },
 }
