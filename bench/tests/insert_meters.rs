@@ -35,6 +35,10 @@ async fn small_run_inserts_every_row() {
             },
             Request::FreeResult { .. } => Response::Freed,
             Request::Ping => Response::Pong,
+            Request::Write(_) => Response::Executed {
+                affected_rows: 0,
+                db: None,
+            },
         })
     })
     .await;
