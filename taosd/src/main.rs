@@ -9,6 +9,10 @@ mod server;
 mod vnode;
 
 use config::DnodeConfig;
+
+/// Bulk INSERTs allocate and free many small row vectors; mimalloc halves that cost.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::PathBuf;
 
 const HELP: &str = "Usage: taosd [-c CONFIG_DIR] [-C | --dump-config] [-V]

@@ -528,8 +528,6 @@ pub fn run_select(s: &Session, sel: &Select, src: Source) -> TaosResult<ResultRo
     if sel.distinct || sel.tags || sel.range.is_some() || sel.slimit.is_some() {
         return Err(limit_err("DISTINCT / SELECT TAGS / RANGE / SLIMIT"));
     }
-    let base = |row: &[Value]| -> Option<Vec<Value>> { Some(row.to_vec()) };
-    let _ = base;
     // Expand the projection.
     let mut items: Vec<(Expr, String)> = Vec::new();
     for it in &sel.projection {
@@ -597,7 +595,7 @@ pub fn run_select(s: &Session, sel: &Select, src: Source) -> TaosResult<ResultRo
             static EMPTY: Vec<Value> = Vec::new();
             groups.push((Vec::new(), vec![Acc::default(); specs.len()], &EMPTY));
         }
-        for (i, (e, name)) in items.iter().enumerate() {
+        for (e, name) in items.iter() {
             let ty = match e {
                 Expr::Function { name: f, args, .. } if AGGS.contains(&f.as_str()) && matches!(args.first(), Some(Expr::Star)) => {
                     if f == "count" {
@@ -608,7 +606,6 @@ pub fn run_select(s: &Session, sel: &Select, src: Source) -> TaosResult<ResultRo
                 }
                 _ => infer(e, &src),
             };
-            let _ = i;
             fields.push(Field::new(name, ty));
         }
         for (_, accs, first_row) in &groups {
