@@ -6,6 +6,22 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 
 echo "== toolchain: $(cargo --version)"
+
+# Debian tools the tests drive: curl (REST error paths), promtool (metrics lint).
+need_apt=()
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "== installing ${need_apt[*]}"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  ($SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}") >/dev/null
+fi
+
+# Real client libraries (taospy's taosrest, influxdb, @tdengine/rest) in caches outside the clone.
+eval "$(bash taosadapter/tests/setup_peers.sh | grep '^export ')"
+
+# Integration tests spawn the real binaries (taosd, taosadapter): build them all first.
+cargo build --workspace --bins
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast --failure-output final
 else

@@ -11,6 +11,7 @@
 pub mod blocking;
 pub mod connection;
 pub mod options;
+pub mod schemaless;
 pub mod shell;
 
 /// An in-process fake taosd for tests (also for other crates' tests, with feature `testing`).

@@ -88,11 +88,19 @@ fn flip(op: BinaryOp) -> BinaryOp {
     }
 }
 
-/// Rows of a FROM source with named, typed columns.
+/// A piece of a FROM source: ready rows (system tables, constants), or one table's scanned
+/// Arrow batch plus the values of its tags and tbname, converted only when it is consumed.
+pub enum Chunk {
+    Rows(Vec<Vec<Value>>),
+    Batch { batch: arrow_array::RecordBatch, types: Vec<DataType>, ncols: usize, extra: Vec<Value> },
+}
+
+/// Rows of a FROM source with named, typed columns, consumed chunk by chunk so a scan never
+/// holds more than one table's rows as values.
 pub struct Source {
     pub fields: Vec<Field>,
     pub index: HashMap<String, usize>,
-    pub rows: Vec<Vec<Value>>,
+    pub chunks: Vec<Chunk>,
     pub precision: Precision,
     /// Columns `*` expands to (data columns, plus tags for a super table).
     pub star: Vec<usize>,
@@ -102,13 +110,43 @@ impl Source {
     pub fn new(fields: Vec<Field>, rows: Vec<Vec<Value>>, precision: Precision) -> Source {
         let index = fields.iter().enumerate().map(|(i, f)| (f.name.clone(), i)).collect();
         let star = (0..fields.len()).collect();
-        Source { fields, index, rows, precision, star }
+        Source { fields, index, chunks: vec![Chunk::Rows(rows)], precision, star }
     }
+
     fn col(&self, name: &str) -> Option<usize> {
         self.index.get(name).copied().or_else(|| match name {
             "_rowts" | "_c0" => Some(0),
             _ => None,
         })
+    }
+
+    /// Call `f` with every row, in chunk order.
+    fn for_each_row(&self, mut f: impl FnMut(&[Value]) -> TaosResult<()>) -> TaosResult<()> {
+        let width = self.fields.len();
+        for chunk in &self.chunks {
+            match chunk {
+                Chunk::Rows(rows) => {
+                    for r in rows {
+                        f(r)?;
+                    }
+                }
+                Chunk::Batch { batch, types, ncols, extra } => {
+                    let n = (*ncols).min(batch.num_columns());
+                    let cols: Vec<Vec<Value>> =
+                        (0..n).map(|i| arrow_values(batch.column(i), types[i])).collect::<TaosResult<_>>()?;
+                    let mut row = Vec::with_capacity(width);
+                    for r in 0..batch.num_rows() {
+                        row.clear();
+                        row.extend(cols.iter().map(|c| c[r].clone()));
+                        row.resize(*ncols, Value::Null);
+                        row.extend(extra.iter().cloned());
+                        row.resize(width, Value::Null);
+                        f(&row)?;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -382,7 +420,8 @@ impl Dnode {
         fields.extend(tags.iter().map(|t| Field::new(&t.name, t.ty)));
         fields.push(Field::new("tbname", DataType::VarChar(192)));
         let ncols = cols.len();
-        let mut rows = Vec::new();
+        let types: Vec<DataType> = cols.iter().map(|c| c.ty).collect();
+        let mut chunks = Vec::new();
         // Group tables by vnode so each engine gets one scan request.
         let mut per_vg: std::collections::BTreeMap<u32, Vec<TableMeta>> = std::collections::BTreeMap::new();
         for (vg, t) in tables {
@@ -410,31 +449,17 @@ impl Dnode {
             let by_uid: HashMap<u64, &TableMeta> = metas.iter().map(|t| (t.uid, t)).collect();
             for (uid, batch) in batches {
                 let Some(meta) = by_uid.get(&uid) else { continue };
-                let tag_vals: Vec<Value> = match &meta.kind {
+                let mut extra: Vec<Value> = match &meta.kind {
                     TableKind::Child { tags: tv, .. } => tv.clone(),
                     TableKind::Normal { .. } => Vec::new(),
                 };
-                let columns: Vec<Vec<Value>> = (0..ncols.min(batch.num_columns()))
-                    .map(|i| arrow_values(batch.column(i), cols[i].ty))
-                    .collect::<TaosResult<_>>()?;
-                for r in 0..batch.num_rows() {
-                    let mut row = Vec::with_capacity(fields.len());
-                    for c in &columns {
-                        row.push(c[r].clone());
-                    }
-                    while row.len() < ncols {
-                        row.push(Value::Null);
-                    }
-                    row.extend(tag_vals.iter().cloned());
-                    while row.len() < fields.len() - 1 {
-                        row.push(Value::Null);
-                    }
-                    row.push(Value::VarChar(meta.name.clone()));
-                    rows.push(row);
-                }
+                extra.resize(tags.len(), Value::Null);
+                extra.push(Value::VarChar(meta.name.clone()));
+                chunks.push(Chunk::Batch { batch, types: types.clone(), ncols, extra });
             }
         }
-        let mut src = Source::new(fields, rows, precision);
+        let mut src = Source::new(fields, Vec::new(), precision);
+        src.chunks = chunks;
         src.star = if is_stable { (0..ncols + tags.len()).collect() } else { (0..ncols).collect() };
         Ok(src)
     }
@@ -546,18 +571,17 @@ pub fn run_select(s: &Session, sel: &Select, src: Source) -> TaosResult<ResultRo
         EvalCtx { precision: p, tz: s.tz, db: s.db.as_deref(), user: &s.user, row }
     }
     let precision = src.precision;
-    // Filter.
-    let mut rows = Vec::with_capacity(src.rows.len());
-    for row in &src.rows {
-        if let Some(w) = &sel.where_ {
-            let look = |n: &str| src.col(n).map(|i| row[i].clone());
-            let c = mk(precision, s, Some(&look));
-            if truth(&eval(w, &c)?) != Some(true) {
-                continue;
+    // Rows stream through filter and aggregation (or projection) without being collected.
+    let passes = |row: &[Value]| -> TaosResult<bool> {
+        match &sel.where_ {
+            None => Ok(true),
+            Some(w) => {
+                let look = |n: &str| src.col(n).map(|i| row[i].clone());
+                let c = mk(precision, s, Some(&look));
+                Ok(truth(&eval(w, &c)?) == Some(true))
             }
         }
-        rows.push(row);
-    }
+    };
     let aggregate = items.iter().any(|(e, _)| is_agg(e)) || !sel.group_by.is_empty();
     let mut fields = Vec::with_capacity(items.len());
     let mut out: Vec<(Vec<Value>, Vec<Value>)> = Vec::new(); // (sort keys, output row)
@@ -569,31 +593,41 @@ pub fn run_select(s: &Session, sel: &Select, src: Source) -> TaosResult<ResultRo
             sel.order_by.iter().map(|o| extract_aggs(&o.expr, &mut specs)).collect::<TaosResult<_>>()?;
         let having = sel.having.as_ref().map(|h| extract_aggs(h, &mut specs)).transpose()?;
         let keys: Vec<&Expr> = sel.group_by.iter().chain(sel.partition_by.iter()).collect();
-        // Groups in first-seen order.
-        let mut groups: Vec<(Vec<Value>, Vec<Acc>, &Vec<Value>)> = Vec::new();
+        // Groups in first-seen order, each with a copy of its first row for plain columns.
+        let mut groups: Vec<(Vec<Acc>, Vec<Value>)> = Vec::new();
         let mut gindex: HashMap<String, usize> = HashMap::new();
-        for row in &rows {
+        src.for_each_row(|row| {
+            if !passes(row)? {
+                return Ok(());
+            }
             let look = |n: &str| src.col(n).map(|i| row[i].clone());
             let c = mk(precision, s, Some(&look));
-            let key: Vec<Value> = keys.iter().map(|k| eval(k, &c)).collect::<TaosResult<_>>()?;
-            let kstr = format!("{key:?}");
-            let gi = *gindex.entry(kstr).or_insert_with(|| {
-                groups.push((key.clone(), vec![Acc::default(); specs.len()], row));
-                groups.len() - 1
-            });
+            let gi = if keys.is_empty() {
+                if groups.is_empty() {
+                    groups.push((vec![Acc::default(); specs.len()], row.to_vec()));
+                }
+                0
+            } else {
+                let key: Vec<Value> = keys.iter().map(|k| eval(k, &c)).collect::<TaosResult<_>>()?;
+                let kstr = format!("{key:?}");
+                *gindex.entry(kstr).or_insert_with(|| {
+                    groups.push((vec![Acc::default(); specs.len()], row.to_vec()));
+                    groups.len() - 1
+                })
+            };
             let ts = row.first().and_then(|v| v.as_i64()).unwrap_or(0);
             for (ai, (_, arg)) in specs.iter().enumerate() {
                 let v = match arg {
                     Expr::Star => Value::Bool(true),
                     a => eval(a, &c)?,
                 };
-                groups[gi].1[ai].add(v, ts);
+                groups[gi].0[ai].add(v, ts);
             }
-        }
+            Ok(())
+        })?;
         if groups.is_empty() && keys.is_empty() {
             // An aggregate over no rows still answers one row (count = 0).
-            static EMPTY: Vec<Value> = Vec::new();
-            groups.push((Vec::new(), vec![Acc::default(); specs.len()], &EMPTY));
+            groups.push((vec![Acc::default(); specs.len()], Vec::new()));
         }
         for (e, name) in items.iter() {
             let ty = match e {
@@ -608,17 +642,13 @@ pub fn run_select(s: &Session, sel: &Select, src: Source) -> TaosResult<ResultRo
             };
             fields.push(Field::new(name, ty));
         }
-        for (_, accs, first_row) in &groups {
-            let agg_vals: Vec<Value> = specs
-                .iter()
-                .zip(accs)
-                .map(|((f, _), a)| a.result(f))
-                .collect();
+        for (accs, first_row) in &groups {
+            let agg_vals: Vec<Value> = specs.iter().zip(accs).map(|((f, _), a)| a.result(f)).collect();
             let look = |n: &str| -> Option<Value> {
                 if let Some(i) = n.strip_prefix("__agg").and_then(|x| x.parse::<usize>().ok()) {
                     return agg_vals.get(i).cloned();
                 }
-                src.col(n).and_then(|i| first_row.get(i).cloned()).or(Some(Value::Null).filter(|_| src.col(n).is_some()))
+                src.col(n).map(|i| first_row.get(i).cloned().unwrap_or(Value::Null))
             };
             let c = mk(precision, s, Some(&look));
             if let Some(h) = &having {
@@ -635,12 +665,29 @@ pub fn run_select(s: &Session, sel: &Select, src: Source) -> TaosResult<ResultRo
             fields.push(Field::new(name, infer(e, &src)));
         }
         let order_exprs: Vec<Expr> = sel.order_by.iter().map(|o| o.expr.clone()).collect();
-        for row in rows {
+        // Without ORDER BY, stop once OFFSET + LIMIT rows are out.
+        let cap = match (&sel.limit, sel.order_by.is_empty()) {
+            (Some(l), true) => (l.offset.max(0) as usize).saturating_add(l.limit.max(0) as usize),
+            _ => usize::MAX,
+        };
+        let done = TaosError::new(Code::SUCCESS, "limit reached");
+        let res = src.for_each_row(|row| {
+            if out.len() >= cap {
+                return Err(done.clone());
+            }
+            if !passes(row)? {
+                return Ok(());
+            }
             let look = |n: &str| src.col(n).map(|i| row[i].clone());
             let c = mk(precision, s, Some(&look));
             let vals: Vec<Value> = items.iter().map(|(e, _)| eval(e, &c)).collect::<TaosResult<_>>()?;
             let keys = order_keys(&sel.order_by, &order_exprs, &vals, &items, &alias_of, &c)?;
             out.push((keys, vals));
+            Ok(())
+        });
+        match res {
+            Err(e) if e.code != 0 => return Err(e),
+            _ => {}
         }
     }
     if !sel.order_by.is_empty() {
