@@ -88,7 +88,15 @@ pub fn decode<T: for<'de> Deserialize<'de>>(frame: &[u8]) -> TaosResult<(u64, T)
         return Err(frame_err("truncated frame"));
     }
     let req_id = u64::from_be_bytes(frame[..8].try_into().map_err(|_| frame_err("truncated frame"))?);
-    let m = bincode::deserialize(&frame[8..]).map_err(|e| frame_err(format!("malformed message: {e}")))?;
+    // Same encoding as `bincode::serialize`, with a size limit so a hostile length prefix
+    // cannot make the decoder allocate more than the frame could hold.
+    use bincode::Options;
+    let m = bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .allow_trailing_bytes()
+        .with_limit(frame.len() as u64)
+        .deserialize(&frame[8..])
+        .map_err(|e| frame_err(format!("malformed message: {e}")))?;
     Ok((req_id, m))
 }
 
@@ -131,5 +139,42 @@ mod tests {
         let mut g = &garbage[..];
         assert!(read_frame(&mut g).await.is_err());
         assert!(decode::<Request>(&[0, 0, 0, 0, 0, 0, 0, 1, 0xEE, 0xEE, 0xEE]).is_err());
+    }
+
+    /// Random and mutated frames never panic the decoder (the server reads untrusted bytes).
+    #[test]
+    fn garbage_frames_never_panic() {
+        let valid = [
+            encode(1, &Request::Query { sql: "select * from t".into() }).unwrap(),
+            encode(2, &Request::Connect { user: "root".into(), password: "taosdata".into(), db: None, tz: None, app: "x".into() }).unwrap(),
+            encode(3, &Request::Write(WriteRequest { db: "d".into(), ..Default::default() })).unwrap(),
+        ];
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for i in 0..100_000 {
+            let mut f = valid[i % valid.len()][4..].to_vec();
+            for _ in 0..(next() % 6 + 1) {
+                let r = next();
+                match r % 4 {
+                    0 if !f.is_empty() => {
+                        let at = (r as usize / 4) % f.len();
+                        f[at] = (r >> 32) as u8;
+                    }
+                    1 => f.truncate((r as usize / 4) % (f.len() + 1)),
+                    2 => f.extend_from_slice(&(r.to_le_bytes())),
+                    _ => {
+                        let at = (r as usize / 4) % (f.len() + 1);
+                        f.splice(at..at, [0xFF; 8]);
+                    }
+                }
+            }
+            let _ = decode::<Request>(&f);
+            let _ = decode::<Response>(&f);
+        }
     }
 }
