@@ -320,10 +320,24 @@ pub fn child_table_name(stable: &str, tags: &[(Cow<'_, str>, FieldValue<'_>)]) -
 }
 
 fn canonical_tag_key(stable: &str, tags: &[(Cow<'_, str>, FieldValue<'_>)], out: &mut String) {
+    canonical_tag_key_in(stable, tags, &tag_order(tags), out)
+}
+
+/// Indexes of `tags` sorted by key.
+fn tag_order(tags: &[(Cow<'_, str>, FieldValue<'_>)]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..tags.len()).collect();
     order.sort_unstable_by(|&a, &b| tags[a].0.cmp(&tags[b].0));
+    order
+}
+
+fn canonical_tag_key_in(
+    stable: &str,
+    tags: &[(Cow<'_, str>, FieldValue<'_>)],
+    order: &[usize],
+    out: &mut String,
+) {
     out.push_str(stable);
-    for i in order {
+    for &i in order {
         out.push(',');
         out.push_str(&tags[i].0);
         out.push('=');
@@ -668,19 +682,57 @@ fn clean_name<'a>(
     Ok(name)
 }
 
+/// What the previous point looked like once checked: the need it fed, where each of its fields
+/// and tags sit in that need, and its tags sorted by key. A point with the same measurement, the
+/// same keys in the same order and the same value types skips the checks and lookups.
+struct Shape {
+    need: usize,
+    cols: Vec<usize>,
+    tags: Vec<usize>,
+    order: Vec<usize>,
+}
+
+fn same_shape(a: &Point<'_>, b: &Point<'_>) -> bool {
+    fn same(x: &[(Cow<'_, str>, FieldValue<'_>)], y: &[(Cow<'_, str>, FieldValue<'_>)]) -> bool {
+        x.len() == y.len()
+            && x.iter().zip(y).all(|((kx, vx), (ky, vy))| {
+                kx == ky && std::mem::discriminant(vx) == std::mem::discriminant(vy)
+            })
+    }
+    a.measurement == b.measurement && same(&a.fields, &b.fields) && same(&a.tags, &b.tags)
+}
+
+/// Grow a need entry's declared length to fit a variable-length value.
+fn grow_need(entry: &mut (String, DataType, usize), v: &FieldValue<'_>) {
+    let Some(cur) = var_len(entry.1) else { return };
+    let len = match v {
+        FieldValue::VarChar(s) => s.len(),
+        // Bytes bound characters from above: count characters only when that bound is over.
+        FieldValue::NChar(s) if s.len() <= cur as usize => return,
+        FieldValue::NChar(s) => s.chars().count(),
+        FieldValue::VarBinary(b) => b.len(),
+        FieldValue::Geometry(_) => var_len(v.data_type()).unwrap_or(0) as usize,
+        _ => return,
+    } as u32;
+    if len > cur {
+        entry.1 = with_len(entry.1, len);
+    }
+}
+
 impl<'a> Batch<'a> {
     fn new(mut points: Vec<Point<'a>>, precision: TsPrecision) -> Result<Batch<'a>, SmlError> {
         let now = precision.wire().now();
         let mut ts = Vec::with_capacity(points.len());
         let mut needs: Vec<StableNeed> = Vec::new();
-        let mut need_index: HashMap<
-            String,
-            (usize, HashMap<String, usize>, HashMap<String, usize>),
-        > = HashMap::new();
+        type Index = HashMap<String, usize>;
+        let mut need_index: HashMap<String, (usize, Index, Index)> = HashMap::new();
         let mut tables: Vec<ChildTable> = Vec::new();
         let mut table_index: HashMap<String, usize> = HashMap::new();
         let mut key = String::new();
-        for (pi, p) in points.iter_mut().enumerate() {
+        let mut shape: Option<Shape> = None;
+        for pi in 0..points.len() {
+            let (done, rest) = points.split_at_mut(pi);
+            let Some(p) = rest.first_mut() else { break };
             let line = p.line;
             // Names.
             let m = std::mem::take(&mut p.measurement);
@@ -689,20 +741,7 @@ impl<'a> Batch<'a> {
                 let n = std::mem::take(k);
                 *k = clean_name(n, 64, "column", line)?;
             }
-            if p.fields.is_empty() {
-                return Err(SmlError::at(line, SML_INVALID_DATA, "no fields"));
-            }
-            let mut seen: Vec<&str> = Vec::with_capacity(p.tags.len() + p.fields.len());
-            for (k, _) in p.tags.iter().chain(p.fields.iter()) {
-                if k == TS_COLUMN || seen.contains(&k.as_ref()) {
-                    return Err(SmlError::at(
-                        line,
-                        Code::PAR_DUPLICATED_COLUMN,
-                        format!("Duplicated column names: {k}"),
-                    ));
-                }
-                seen.push(k);
-            }
+            let p: &Point<'a> = p;
             // Timestamp.
             let t = match p.timestamp {
                 None => now,
@@ -727,58 +766,28 @@ impl<'a> Batch<'a> {
                     }
                 }
             }
-            // Schema needs.
-            let stable = p.measurement.as_ref();
-            if !need_index.contains_key(stable) {
-                needs.push(StableNeed {
-                    stable: stable.to_string(),
-                    ..Default::default()
-                });
-                need_index.insert(
-                    stable.to_string(),
-                    (needs.len() - 1, HashMap::new(), HashMap::new()),
-                );
-            }
-            let ni = need_index
-                .get_mut(stable)
-                .ok_or_else(|| TaosError::internal("schema need index out of step"))?;
-            let need = &mut needs[ni.0];
-            for (k, v) in &p.fields {
-                if ni.2.contains_key(k.as_ref()) {
-                    return Err(SmlError::at(
-                        line,
-                        SML_NOT_SAME_TYPE,
-                        format!(
-                            "{k} is a tag in line {} and a field here",
-                            tag_line(need, k)
-                        ),
-                    ));
+            let fast = match (&shape, done.last()) {
+                (Some(_), Some(prev)) => same_shape(prev, p),
+                _ => false,
+            };
+            let sh = match (fast, shape.take()) {
+                (true, Some(sh)) => {
+                    let need = &mut needs[sh.need];
+                    for (j, (_, v)) in p.fields.iter().enumerate() {
+                        grow_need(&mut need.columns[sh.cols[j]], v);
+                    }
+                    for (j, (_, v)) in p.tags.iter().enumerate() {
+                        grow_need(&mut need.tags[sh.tags[j]], v);
+                    }
+                    sh
                 }
-                merge_need(
-                    &mut need.columns,
-                    &mut ni.1,
-                    k,
-                    v.data_type(),
-                    line,
-                    "field",
-                )?;
-            }
-            for (k, v) in &p.tags {
-                if ni.1.contains_key(k.as_ref()) {
-                    return Err(SmlError::at(
-                        line,
-                        SML_NOT_SAME_TYPE,
-                        format!(
-                            "{k} is a field in line {} and a tag here",
-                            col_line(need, k)
-                        ),
-                    ));
-                }
-                merge_need(&mut need.tags, &mut ni.2, k, v.data_type(), line, "tag")?;
-            }
+                _ => Self::check_point(p, &mut needs, &mut need_index)?,
+            };
             // Child table and row group.
+            let stable = p.measurement.as_ref();
             key.clear();
-            canonical_tag_key(stable, &p.tags, &mut key);
+            canonical_tag_key_in(stable, &p.tags, &sh.order, &mut key);
+            shape = Some(sh);
             let ti = match table_index.get(key.as_str()) {
                 Some(&i) => i,
                 None => {
@@ -830,6 +839,87 @@ impl<'a> Batch<'a> {
             tables,
             needs,
         })
+    }
+
+    /// Full checks of a point whose shape is new: duplicate names, field/tag clashes, types
+    /// against earlier lines. Records what its super table needs.
+    fn check_point(
+        p: &Point<'_>,
+        needs: &mut Vec<StableNeed>,
+        need_index: &mut HashMap<String, (usize, HashMap<String, usize>, HashMap<String, usize>)>,
+    ) -> Result<Shape, SmlError> {
+        let line = p.line;
+        if p.fields.is_empty() {
+            return Err(SmlError::at(line, SML_INVALID_DATA, "no fields"));
+        }
+        let mut seen: Vec<&str> = Vec::with_capacity(p.tags.len() + p.fields.len());
+        for (k, _) in p.tags.iter().chain(p.fields.iter()) {
+            if k == TS_COLUMN || seen.contains(&k.as_ref()) {
+                return Err(SmlError::at(
+                    line,
+                    Code::PAR_DUPLICATED_COLUMN,
+                    format!("Duplicated column names: {k}"),
+                ));
+            }
+            seen.push(k);
+        }
+        let stable = p.measurement.as_ref();
+        if !need_index.contains_key(stable) {
+            needs.push(StableNeed {
+                stable: stable.to_string(),
+                ..Default::default()
+            });
+            need_index.insert(
+                stable.to_string(),
+                (needs.len() - 1, HashMap::new(), HashMap::new()),
+            );
+        }
+        let ni = need_index
+            .get_mut(stable)
+            .ok_or_else(|| TaosError::internal("schema need index out of step"))?;
+        let need = &mut needs[ni.0];
+        let mut sh = Shape {
+            need: ni.0,
+            cols: Vec::with_capacity(p.fields.len()),
+            tags: Vec::with_capacity(p.tags.len()),
+            order: tag_order(&p.tags),
+        };
+        for (k, v) in &p.fields {
+            if ni.2.contains_key(k.as_ref()) {
+                return Err(SmlError::at(
+                    line,
+                    SML_NOT_SAME_TYPE,
+                    format!(
+                        "{k} is a tag in line {} and a field here",
+                        tag_line(need, k)
+                    ),
+                ));
+            }
+            merge_need(
+                &mut need.columns,
+                &mut ni.1,
+                k,
+                v.data_type(),
+                line,
+                "field",
+            )?;
+            sh.cols.push(ni.1.get(k.as_ref()).copied().unwrap_or(0));
+        }
+        for (k, v) in &p.tags {
+            if ni.1.contains_key(k.as_ref()) {
+                return Err(SmlError::at(
+                    line,
+                    SML_NOT_SAME_TYPE,
+                    format!(
+                        "{k} is a field in line {} and a tag here",
+                        col_line(need, k)
+                    ),
+                ));
+            }
+            merge_need(&mut need.tags, &mut ni.2, k, v.data_type(), line, "tag")?;
+            sh.tags.push(ni.2.get(k.as_ref()).copied().unwrap_or(0));
+        }
+        Ok(sh)
     }
 }
 

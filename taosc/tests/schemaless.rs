@@ -466,6 +466,16 @@ async fn big_bodies_are_split_into_several_writes() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((s.lines, s.rows, s.tables), (n, n as i64, 2));
     assert_eq!(count(&conn, "SELECT count(*) FROM big.big").await, n as i64);
-    let last = rows(&conn, "SELECT v FROM big.big WHERE _ts = 1700000060009").await;
-    assert_eq!(last, vec![vec![Value::BigInt(60_009)]]);
+    let last = rows(
+        &conn,
+        &format!(
+            "SELECT v, h FROM big.big WHERE _ts = {}",
+            1_700_000_000_000i64 + n as i64 - 1
+        ),
+    )
+    .await;
+    assert_eq!(
+        last,
+        vec![vec![Value::BigInt(n as i64 - 1), Value::NChar("b".into())]]
+    );
 }

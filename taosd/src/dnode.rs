@@ -21,6 +21,8 @@ pub struct Dnode {
     pub next_conn_id: AtomicU64,
     /// Serialises DDL that spans mnode and vnodes (TDengine runs these as mnode transactions).
     pub ddl_lock: tokio::sync::Mutex<()>,
+    /// SELECT planning and execution; it reads this dnode back through a weak catalog handle.
+    query: std::sync::OnceLock<taos_query::QueryEngine>,
     _lock: std::fs::File,
 }
 
@@ -37,13 +39,20 @@ impl Dnode {
             start_time: common::Precision::Ms.now(),
             next_conn_id: AtomicU64::new(1),
             ddl_lock: tokio::sync::Mutex::new(()),
+            query: std::sync::OnceLock::new(),
             _lock: lock,
             config,
         });
+        let catalog = crate::exec::catalog::DnodeCatalog { dnode: Arc::downgrade(&dnode) };
+        let _ = dnode.query.set(taos_query::QueryEngine::new(Arc::new(catalog)));
         for db in &dbs {
             dnode.open_vnodes(db).await?;
         }
         Ok(dnode)
+    }
+
+    pub fn query_engine(&self) -> &taos_query::QueryEngine {
+        self.query.get_or_init(|| taos_query::QueryEngine::new(Arc::new(crate::exec::catalog::DnodeCatalog { dnode: std::sync::Weak::new() })))
     }
 
     pub fn vnode_dir(&self, vgid: u32) -> PathBuf {

@@ -2,11 +2,13 @@
 //! the vnodes. One file per statement family.
 
 pub mod alter;
+pub mod catalog;
 pub mod ddl;
 pub mod eval;
 pub mod insert;
 pub mod select;
 pub mod show;
+pub mod user;
 
 use crate::dnode::Dnode;
 use common::{Code, Field, Precision, SessionTz, TaosError, TaosResult, Value};
@@ -91,6 +93,11 @@ impl Dnode {
             S::Insert(ins) => self.insert(s, ins).await,
             S::Select(q) => self.select(s, q).await,
             S::Show(show) => self.show(s, show),
+            S::CreateUser { name, password, sysinfo, createdb } => self.create_user(s, &name, &password, sysinfo, createdb),
+            S::AlterUser { name, change } => self.alter_user(s, &name, change),
+            S::DropUser { name } => self.drop_user(s, &name),
+            S::Grant { privileges, on, user } => self.grant(s, &privileges, &on, &user, true),
+            S::Revoke { privileges, on, user } => self.grant(s, &privileges, &on, &user, false),
             S::AlterTable { stable, name, action } => self.alter_table(s, stable, &name, action).await,
             S::Delete { table, where_ } => self.delete(s, &table, where_.as_ref()).await,
             other => Err(TaosError::new(
@@ -128,11 +135,6 @@ impl Dnode {
 
 fn statement_kind(st: &Statement) -> &'static str {
     match st {
-        Statement::CreateUser { .. } => "CREATE USER",
-        Statement::AlterUser { .. } => "ALTER USER",
-        Statement::DropUser { .. } => "DROP USER",
-        Statement::Grant { .. } => "GRANT",
-        Statement::Revoke { .. } => "REVOKE",
         Statement::KillQuery(_) => "KILL QUERY",
         Statement::KillConnection(_) => "KILL CONNECTION",
         _ => "this statement",

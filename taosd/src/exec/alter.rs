@@ -19,7 +19,7 @@ fn check_len(c: &ast::ColumnDef, tag: bool) -> TaosResult<()> {
         DataType::VarChar(n) | DataType::VarBinary(n) | DataType::Geometry(n) => n == 0 || n > max,
         DataType::NChar(n) => n == 0 || n * 4 > max,
         DataType::Json if !tag => {
-            return Err(TaosError::new(Code::PAR_NOT_SUPPORTED, format!("JSON type is only allowed for tags: {}", c.name)))
+            return Err(TaosError::new(Code::PAR_ONLY_TAG_JSON, format!("Only tag can be json type: {}", c.name)))
         }
         _ => false,
     };
@@ -45,9 +45,9 @@ fn widened(old: DataType, new: DataType, name: &str) -> TaosResult<DataType> {
         Ok(new)
     } else {
         Err(TaosError::new(
-            Code::PAR_INVALID_VAR_COLUMN_LEN,
+            Code::PAR_INVALID_MODIFY_COL,
             format!(
-                "Only varchar/nchar/varbinary/geometry length can be modified, and only increased: {name} {} -> {}",
+                "Only binary/nchar column length could be modified, and the length can only be increased: {name} {} -> {}",
                 old.sql(),
                 new.sql()
             ),
@@ -111,7 +111,7 @@ impl Dnode {
                             TaosError::new(Code::COLUMN_NOT_EXIST, format!("Column does not exist: {n}"))
                         })?;
                         if i == 0 {
-                            return Err(TaosError::new(Code::PAR_INVALID_COLUMN, "The primary timestamp column cannot be dropped"));
+                            return Err(TaosError::of(Code::PAR_CANNOT_DROP_PRIMARY_KEY));
                         }
                         if columns.len() <= 2 {
                             return Err(TaosError::new(Code::PAR_INVALID_COLUMNS_NUM, "A table keeps at least two columns"));
@@ -172,7 +172,7 @@ impl Dnode {
                         TaosError::new(Code::COLUMN_NOT_EXIST, format!("Column does not exist: {n}"))
                     })?;
                     if i == 0 {
-                        return Err(TaosError::new(Code::PAR_INVALID_COLUMN, "The primary timestamp column cannot be dropped"));
+                        return Err(TaosError::of(Code::PAR_CANNOT_DROP_PRIMARY_KEY));
                     }
                     if st.columns.len() <= 2 {
                         return Err(TaosError::new(Code::PAR_INVALID_COLUMNS_NUM, "A super table keeps at least two columns"));
@@ -197,7 +197,7 @@ impl Dnode {
                         return Err(TaosError::new(Code::PAR_INVALID_TAGS_NUM, "Invalid number of tag columns: at most 128"));
                     }
                     if t.ty == DataType::Json || st.tags.iter().any(|x| x.ty == DataType::Json) {
-                        return Err(TaosError::new(Code::PAR_INVALID_TAG_NAME, "Only one tag if there is a json tag"));
+                        return Err(TaosError::of(Code::PAR_ONLY_ONE_JSON_TAG));
                     }
                     st.tags.push(ColumnDef { id: st.next_col_id, name: t.name.clone(), ty: t.ty, primary_key: false });
                     st.next_col_id += 1;

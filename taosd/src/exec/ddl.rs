@@ -73,7 +73,7 @@ fn build_columns(columns: &[ast::ColumnDef], tags: &[ast::ColumnDef], stable: bo
             return Err(TaosError::new(Code::PAR_NOT_SUPPORTED, "composite primary keys are not supported yet"));
         }
         match c.ty {
-            DataType::Json => return Err(TaosError::new(Code::PAR_NOT_SUPPORTED, format!("JSON type is only allowed for tags: {}", c.name))),
+            DataType::Json => return Err(TaosError::new(Code::PAR_ONLY_TAG_JSON, format!("Only tag can be json type: {}", c.name))),
             DataType::VarChar(n) | DataType::VarBinary(n) | DataType::Geometry(n) if n == 0 || n > MAX_VAR_COLUMN_LEN => {
                 return Err(TaosError::new(Code::PAR_INVALID_VAR_COLUMN_LEN, format!("Invalid column length: {} {n}", c.name)))
             }
@@ -91,7 +91,7 @@ fn build_columns(columns: &[ast::ColumnDef], tags: &[ast::ColumnDef], stable: bo
     for t in tags {
         match t.ty {
             DataType::Json if tags.len() > 1 => {
-                return Err(TaosError::new(Code::PAR_INVALID_TAG_NAME, "Only one tag if there is a json tag"))
+                return Err(TaosError::of(Code::PAR_ONLY_ONE_JSON_TAG))
             }
             DataType::VarChar(n) | DataType::VarBinary(n) | DataType::Geometry(n) if n == 0 || n > MAX_VAR_TAG_LEN => {
                 return Err(TaosError::new(Code::PAR_INVALID_VAR_COLUMN_LEN, format!("Invalid tag length: {} {n}", t.name)))
@@ -421,7 +421,7 @@ impl Dnode {
             match self.find_table(&dbinfo, &t.name.name) {
                 Some((vg, _)) => per_vg.entry(vg).or_default().push(t.name.name.clone()),
                 None if self.mnode.read(|c| c.stable(&db, &t.name.name).is_some()) => {
-                    return Err(TaosError::new(Code::PAR_NOT_SUPPORTED, format!("Cannot drop super table {} in batch; use DROP STABLE", t.name.name)))
+                    return Err(TaosError::new(Code::PAR_CANNOT_DROP_STABLE_IN_BATCH, format!("Cannot drop supertable in batch: {}; use DROP STABLE", t.name.name)))
                 }
                 None if t.if_exists => {}
                 None => return Err(TaosError::new(Code::PAR_TABLE_NOT_EXIST, format!("Table does not exist: {}", t.name.name))),

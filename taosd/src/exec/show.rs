@@ -22,7 +22,7 @@ const SYSTEM_TABLES: &[&str] = &[
 impl Dnode {
     pub fn show(&self, s: &Session, show: Show) -> TaosResult<Output> {
         let r = match show {
-            Show::Databases => self.ins_databases(s),
+            Show::Databases => self.ins_databases(),
             Show::Stables { db, like: pat } => {
                 let db = db.or(s.db.clone()).ok_or_else(|| TaosError::of(Code::PAR_DB_NOT_SPECIFIED))?;
                 self.mnode.read(|c| c.db(&db).map(|_| ()))?;
@@ -64,13 +64,13 @@ impl Dnode {
                 r
             }
             Show::CreateStable(name) | Show::CreateTable(name) => self.show_create_table(s, &name)?,
-            Show::Users => self.system_table(s, "information_schema", "ins_users")?,
-            Show::Dnodes => self.system_table(s, "information_schema", "ins_dnodes")?,
-            Show::Mnodes => self.system_table(s, "information_schema", "ins_mnodes")?,
-            Show::Cluster => self.system_table(s, "information_schema", "ins_cluster")?,
+            Show::Users => self.system_table("information_schema", "ins_users")?,
+            Show::Dnodes => self.system_table("information_schema", "ins_dnodes")?,
+            Show::Mnodes => self.system_table("information_schema", "ins_mnodes")?,
+            Show::Cluster => self.system_table("information_schema", "ins_cluster")?,
             Show::Vgroups(db) => {
                 let db = db.or(s.db.clone()).ok_or_else(|| TaosError::of(Code::PAR_DB_NOT_SPECIFIED))?;
-                let mut r = self.system_table(s, "information_schema", "ins_vgroups")?;
+                let mut r = self.system_table("information_schema", "ins_vgroups")?;
                 r.rows.retain(|row| matches!(&row[1], Value::VarChar(d) if *d == db));
                 r
             }
@@ -115,7 +115,7 @@ impl Dnode {
         Ok(r)
     }
 
-    fn ins_databases(&self, _s: &Session) -> ResultRows {
+    fn ins_databases(&self) -> ResultRows {
         let mut r = ResultRows::new(vec![
             f("name", DataType::VarChar(64)),
             f("create_time", DataType::Timestamp),
@@ -198,9 +198,9 @@ impl Dnode {
     }
 
     /// `information_schema.*` / `performance_schema.*` as plain result sets.
-    pub fn system_table(&self, s: &Session, db: &str, table: &str) -> TaosResult<ResultRows> {
+    pub fn system_table(&self, db: &str, table: &str) -> TaosResult<ResultRows> {
         let mut r = match (db, table) {
-            ("information_schema", "ins_databases") => self.ins_databases(s),
+            ("information_schema", "ins_databases") => self.ins_databases(),
             ("information_schema", "ins_stables") => {
                 let mut r = ResultRows::new(vec![
                     f("stable_name", DataType::VarChar(192)),

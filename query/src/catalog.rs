@@ -1,0 +1,92 @@
+//! What the query engine needs from the server: resolve a FROM name to its tables (a super
+//! table's children with their tag values, or one table) and scan their rows. taosd implements
+//! it over its mnode and vnodes; the cluster issue implements the same trait over RPC.
+
+use async_trait::async_trait;
+use common::{DataType, Field, Precision, TaosResult, Value};
+use datafusion::arrow::record_batch::RecordBatch;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableKind {
+    Super,
+    Child,
+    Normal,
+}
+
+/// A FROM target: its schema and the physical tables it covers.
+#[derive(Debug, Clone)]
+pub struct TableSet {
+    pub db: String,
+    pub name: String,
+    pub kind: TableKind,
+    pub precision: Precision,
+    /// Data columns, the primary timestamp first.
+    pub columns: Vec<Field>,
+    /// Tags (empty for normal tables).
+    pub tags: Vec<Field>,
+    /// The physical tables: one for a child or normal table, every child of a super table.
+    pub members: Vec<Member>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub name: String,
+    /// Tag values in `TableSet::tags` order.
+    pub tags: Vec<Value>,
+}
+
+/// Rows to read: an inclusive time range and the data columns wanted (by name; the primary
+/// timestamp is always returned first).
+#[derive(Debug, Clone)]
+pub struct ScanSpec {
+    pub start: i64,
+    pub end: i64,
+    pub columns: Vec<String>,
+}
+
+#[async_trait]
+pub trait Catalog: Send + Sync {
+    /// Resolve `db.name`; TDengine's errors (0x0388 database, 0x2603 table) when missing.
+    fn table_set(&self, db: &str, name: &str) -> TaosResult<TableSet>;
+
+    /// Scan some members of a table set. Each batch holds one member's rows sorted by time:
+    /// the timestamp column then `spec.columns`, typed as `arrow_type` says.
+    async fn scan(
+        &self,
+        set: &TableSet,
+        members: &[usize],
+        spec: &ScanSpec,
+    ) -> TaosResult<Vec<(usize, RecordBatch)>>;
+
+    /// information_schema / performance_schema tables as rows.
+    fn system_table(&self, db: &str, name: &str) -> TaosResult<(Vec<Field>, Vec<Vec<Value>>)>;
+}
+
+/// The Arrow type a TDengine column is read as.
+pub fn arrow_type(ty: DataType, p: Precision) -> datafusion::arrow::datatypes::DataType {
+    use datafusion::arrow::datatypes::{DataType as A, TimeUnit};
+    match ty {
+        DataType::Null => A::Null,
+        DataType::Bool => A::Boolean,
+        DataType::TinyInt => A::Int8,
+        DataType::SmallInt => A::Int16,
+        DataType::Int => A::Int32,
+        DataType::BigInt => A::Int64,
+        DataType::UTinyInt => A::UInt8,
+        DataType::USmallInt => A::UInt16,
+        DataType::UInt => A::UInt32,
+        DataType::UBigInt => A::UInt64,
+        DataType::Float => A::Float32,
+        DataType::Double => A::Float64,
+        DataType::Timestamp => A::Timestamp(
+            match p {
+                Precision::Ms => TimeUnit::Millisecond,
+                Precision::Us => TimeUnit::Microsecond,
+                Precision::Ns => TimeUnit::Nanosecond,
+            },
+            None,
+        ),
+        DataType::VarChar(_) | DataType::NChar(_) | DataType::Json => A::Utf8,
+        DataType::VarBinary(_) | DataType::Geometry(_) => A::Binary,
+    }
+}

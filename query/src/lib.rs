@@ -1,0 +1,210 @@
+//! TDengine's SELECT executed by Apache DataFusion. This is the only crate that depends on
+//! DataFusion (it dominates build time); the server reaches it through [`QueryEngine`] and
+//! provides data through the [`catalog::Catalog`] trait.
+
+pub use datafusion;
+
+pub mod catalog;
+pub mod fill;
+pub mod functions;
+pub mod lower;
+pub mod provider;
+pub mod result;
+
+use crate::catalog::Catalog;
+use crate::lower::{LowerCtx, Lowerer, Registered};
+use common::{Code, Field, Precision, SessionTz, TaosError, TaosResult, Value};
+use datafusion::arrow::datatypes::Schema;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::datasource::MemTable;
+use datafusion::error::DataFusionError;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use std::sync::Arc;
+use taos_sql::ast::Query;
+
+/// Rows of a result with their TDengine column types.
+#[derive(Debug, Default)]
+pub struct QueryOutput {
+    pub fields: Vec<Field>,
+    pub precision: Precision,
+    pub rows: Vec<Vec<Value>>,
+}
+
+/// Who is asking: the session's database, zone and user.
+pub struct QueryContext<'a> {
+    pub db: Option<&'a str>,
+    pub tz: SessionTz,
+    pub user: &'a str,
+}
+
+pub struct QueryEngine {
+    catalog: Arc<dyn Catalog>,
+    config: SessionConfig,
+}
+
+/// DataFusion's errors as TDengine's: our own errors pass through (table not found, ...).
+pub fn taos_error(e: DataFusionError) -> TaosError {
+    match e {
+        DataFusionError::External(inner) => match inner.downcast::<TaosError>() {
+            Ok(t) => *t,
+            Err(other) => TaosError::new(Code::INTERNAL, other.to_string()),
+        },
+        DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => taos_error(*inner),
+        DataFusionError::SchemaError(s, _) => {
+            TaosError::new(Code::PAR_INVALID_COLUMN, format!("Invalid column name: {s}"))
+        }
+        DataFusionError::Plan(m) => plan_error(&m),
+        DataFusionError::SQL(e, _) => TaosError::new(Code::TSC_INVALID_OPERATION, e.to_string()),
+        DataFusionError::NotImplemented(m) => {
+            TaosError::new(Code::PAR_NOT_SUPPORTED, format!("Not supported: {m}"))
+        }
+        DataFusionError::ArrowError(a, _) => TaosError::new(Code::FUNC_FUNTION_ERROR, a.to_string()),
+        other => TaosError::new(Code::TSC_INVALID_OPERATION, other.to_string()),
+    }
+}
+
+/// Planner messages in TDengine's words where TDengine has them.
+fn plan_error(m: &str) -> TaosError {
+    if let Some(rest) = m.strip_prefix("Invalid function '") {
+        let name = rest.split('\'').next().unwrap_or(rest);
+        return TaosError::new(Code::PAR_INVALID_FUNCTION_NAME, format!("Invalid function name: {name}"));
+    }
+    if m.contains("must appear in the GROUP BY clause") {
+        return TaosError::of(Code::PAR_GROUPBY_LACK_EXPRESSION);
+    }
+    if m.contains("No function matches") || m.contains("does not support") || m.contains("Coercion") {
+        return TaosError::new(Code::FUNC_FUNTION_ERROR, format!("Invalid function parameter: {}", m.lines().next().unwrap_or(m)));
+    }
+    TaosError::new(Code::TSC_INVALID_OPERATION, m.lines().next().unwrap_or(m).to_string())
+}
+
+impl QueryEngine {
+    pub fn new(catalog: Arc<dyn Catalog>) -> QueryEngine {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        let config = SessionConfig::new()
+            .with_target_partitions(cores)
+            .with_batch_size(8192)
+            .with_information_schema(false);
+        QueryEngine { catalog, config }
+    }
+
+    /// Plan and run one SELECT (or UNION chain).
+    pub async fn select(&self, q: &Query, qc: &QueryContext<'_>) -> TaosResult<QueryOutput> {
+        let now_ns = Precision::Ns.to_nanos(Precision::Ns.now());
+        let lcx = LowerCtx {
+            catalog: self.catalog.as_ref(),
+            db: qc.db,
+            tz: qc.tz,
+            user: qc.user,
+            now_ns,
+        };
+        let lowered = Lowerer::new(&lcx).lower(q)?;
+        tracing::debug!(sql = %lowered.sql, "lowered");
+        let ctx = SessionContext::new_with_config(self.config.clone());
+        functions::register_for(&ctx, lowered.precision, qc.tz);
+        for (name, src) in lowered.sources {
+            let provider: Arc<dyn datafusion::datasource::TableProvider> = match src {
+                Registered::Table(set) => {
+                    Arc::new(provider::TaosTable::new(set, self.catalog.clone()))
+                }
+                Registered::System { fields, rows } => system_table(&fields, rows)?,
+            };
+            ctx.register_table(name.as_str(), provider)
+                .map_err(taos_error)?;
+        }
+        let df = ctx.sql(&lowered.sql).await.map_err(taos_error)?;
+        let batches = df.collect().await.map_err(taos_error)?;
+        let p = lowered.precision;
+        let schema = match batches.first() {
+            Some(b) => b.schema(),
+            None => {
+                // No rows: plan once more for the schema only.
+                let df = ctx.sql(&lowered.sql).await.map_err(taos_error)?;
+                Arc::new(df.schema().as_arrow().clone())
+            }
+        };
+        let mut fields = Vec::with_capacity(schema.fields().len());
+        for (i, f) in schema.fields().iter().enumerate() {
+            let ty = match batches.first() {
+                Some(_) => widest(&batches, i, f),
+                None => result::taos_type(
+                    f,
+                    &datafusion::arrow::array::new_null_array(f.data_type(), 0),
+                ),
+            };
+            fields.push(Field::new(f.name(), ty));
+        }
+        let mut rows = Vec::new();
+        for b in &batches {
+            let cols: Vec<Vec<Value>> = (0..b.num_columns())
+                .map(|i| result::column_values(b.column(i), fields[i].ty, p))
+                .collect::<TaosResult<_>>()?;
+            for r in 0..b.num_rows() {
+                rows.push(cols.iter().map(|c| c[r].clone()).collect());
+            }
+        }
+        if let Some(plan) = &lowered.fill {
+            rows = fill::apply(plan, rows)?;
+            fields.truncate(plan.visible);
+            for row in rows.iter_mut() {
+                for (v, f) in row.iter_mut().zip(&fields) {
+                    if !v.is_null() {
+                        if let Ok(c) = std::mem::take(v).coerce(f.ty, &f.name) {
+                            *v = c;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(QueryOutput {
+            fields,
+            precision: p,
+            rows,
+        })
+    }
+}
+
+/// A column's TDengine type across all batches (string lengths are the longest seen).
+fn widest(
+    batches: &[RecordBatch],
+    i: usize,
+    f: &datafusion::arrow::datatypes::Field,
+) -> common::DataType {
+    use common::DataType as T;
+    let mut ty = result::taos_type(f, batches[0].column(i));
+    for b in &batches[1..] {
+        match (ty, result::taos_type(f, b.column(i))) {
+            (T::VarChar(a), T::VarChar(c)) => ty = T::VarChar(a.max(c)),
+            (T::VarBinary(a), T::VarBinary(c)) => ty = T::VarBinary(a.max(c)),
+            _ => {}
+        }
+    }
+    ty
+}
+
+fn system_table(
+    fields: &[Field],
+    rows: Vec<Vec<Value>>,
+) -> TaosResult<Arc<dyn datafusion::datasource::TableProvider>> {
+    let p = Precision::Ms;
+    let schema = Arc::new(Schema::new(
+        fields
+            .iter()
+            .map(|f| provider::field_with_type(&f.name, f.ty, p))
+            .collect::<Vec<_>>(),
+    ));
+    let mut cols = Vec::with_capacity(fields.len());
+    for (i, f) in fields.iter().enumerate() {
+        let vals: Vec<Value> = rows
+            .iter()
+            .map(|r| r.get(i).cloned().unwrap_or(Value::Null))
+            .collect();
+        cols.push(result::values_to_array(&vals, f.ty, p)?);
+    }
+    let batch = RecordBatch::try_new(schema.clone(), cols)
+        .map_err(|e| TaosError::internal(e.to_string()))?;
+    let t = MemTable::try_new(schema, vec![vec![batch]]).map_err(taos_error)?;
+    Ok(Arc::new(t))
+}

@@ -1,0 +1,1390 @@
+//! TDengine SELECT -> DataFusion SQL.
+//!
+//! Why SQL text rather than building `LogicalPlan`s by hand: DataFusion's SQL planner already
+//! resolves names, coerces types and plans subqueries, joins, UNION, HAVING and ORDER BY; what
+//! TDengine adds is rewritten here into standard SQL that the planner turns into the same
+//! logical plans we would build: `PARTITION BY` becomes grouping keys, `INTERVAL` a
+//! `date_bin` bucket aligned to the session time zone, `STATE_WINDOW` / `SESSION` /
+//! `COUNT_WINDOW` window ids computed with window functions, selector functions
+//! (`FIRST`, `LAST`, `LAST_ROW`) ordered aggregates over the primary timestamp, pseudo columns
+//! (`tbname`, `_wstart`, `_rowts`, `_qstart`) columns or constants, and time literals read in
+//! the session zone and database precision. Every identifier is quoted, so TDengine's
+//! case-folding (done by our parser) is kept exactly. FILL is done after execution (`fill.rs`).
+
+use crate::catalog::{Catalog, TableKind, TableSet};
+use common::time::{parse_timestamp, DurationLit};
+use common::{Code, DataType, Field, Precision, SessionTz, TaosError, TaosResult, Value};
+use std::collections::HashMap;
+use std::fmt::Write;
+use taos_sql::ast::{
+    BinaryOp, Expr, Fill, FromItem, JoinKind, Literal, Query, Select, SelectItem, UnaryOp, Window,
+};
+
+pub struct LowerCtx<'a> {
+    pub catalog: &'a dyn Catalog,
+    pub db: Option<&'a str>,
+    pub tz: SessionTz,
+    pub user: &'a str,
+    /// Query start, nanoseconds since the epoch (NOW is one instant per statement).
+    pub now_ns: i128,
+}
+
+/// A FROM source registered for one query.
+pub enum Registered {
+    Table(TableSet),
+    System {
+        fields: Vec<Field>,
+        rows: Vec<Vec<Value>>,
+    },
+}
+
+/// FILL work left for after execution: the hidden columns and each output's role.
+#[derive(Debug, Clone)]
+pub struct FillPlan {
+    pub fill: Fill,
+    pub interval: i64,
+    pub sliding: i64,
+    /// Output columns before the hidden ones.
+    pub visible: usize,
+    /// Index of the hidden window start, and of the hidden partition keys.
+    pub wstart: usize,
+    pub keys: Vec<usize>,
+    pub roles: Vec<Role>,
+    /// Query time range (to fill leading/trailing windows), in precision units.
+    pub range: (i64, i64),
+    pub precision: Precision,
+    /// FILL(VALUE, ...) constants for the aggregate outputs, in order.
+    pub values: Vec<Value>,
+    /// LIMIT / OFFSET, applied after filling.
+    pub limit: Option<(i64, i64)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    WStart,
+    WEnd,
+    WDuration,
+    Agg,
+    /// Same value for the whole partition (tbname, a tag, a constant).
+    Partition,
+}
+
+pub struct Lowered {
+    pub sql: String,
+    pub sources: Vec<(String, Registered)>,
+    pub fill: Option<FillPlan>,
+    /// Precision results are rendered in (the main table's).
+    pub precision: Precision,
+}
+
+fn unsupported(what: &str) -> TaosError {
+    TaosError::new(
+        Code::PAR_NOT_SUPPORTED,
+        format!("{what} is not supported yet"),
+    )
+}
+
+/// `"name"` with embedded quotes doubled.
+pub fn q(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn s_lit(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn arrow_ts(p: Precision) -> &'static str {
+    match p {
+        Precision::Ms => "Timestamp(Millisecond, None)",
+        Precision::Us => "Timestamp(Microsecond, None)",
+        Precision::Ns => "Timestamp(Nanosecond, None)",
+    }
+}
+
+/// A timestamp literal in precision `p`.
+fn ts_lit(v: i64, p: Precision) -> String {
+    format!("arrow_cast({v}, '{}')", arrow_ts(p))
+}
+
+/// Columns visible in a SELECT: name -> type, the primary timestamp, the precision.
+#[derive(Clone, Default)]
+struct Scope {
+    cols: HashMap<String, DataType>,
+    ts: Option<String>,
+    precision: Precision,
+    /// Table aliases -> registered names (for qualified columns).
+    aliases: HashMap<String, String>,
+    /// Inside a window query: how `_wstart` / `_wend` / `_wduration` are spelled.
+    window: Option<(String, String, String)>,
+    range: (i64, i64),
+    /// Star expansion of the FROM source.
+    star: Vec<String>,
+    /// Tag columns (constant per table).
+    tags: std::collections::HashSet<String>,
+    partition: Vec<String>,
+}
+
+impl Scope {
+    fn ty(&self, e: &Expr) -> Option<DataType> {
+        match e {
+            Expr::Column { name, .. }
+                if name == "_rowts" || name == "_c0" || name == "_wstart" || name == "_wend" =>
+            {
+                Some(DataType::Timestamp)
+            }
+            Expr::Column { name, .. } => self.cols.get(name).copied(),
+            Expr::Function { name, .. } if matches!(name.as_str(), "now" | "today") => {
+                Some(DataType::Timestamp)
+            }
+            Expr::Function { name, args, .. }
+                if matches!(name.as_str(), "first" | "last" | "last_row" | "min" | "max")
+                    && args.len() == 1 =>
+            {
+                self.ty(&args[0])
+            }
+            _ => None,
+        }
+    }
+}
+
+pub struct Lowerer<'a> {
+    cx: &'a LowerCtx<'a>,
+    sources: Vec<(String, Registered)>,
+    main_precision: Option<Precision>,
+}
+
+impl<'a> Lowerer<'a> {
+    pub fn new(cx: &'a LowerCtx<'a>) -> Lowerer<'a> {
+        Lowerer {
+            cx,
+            sources: Vec::new(),
+            main_precision: None,
+        }
+    }
+
+    pub fn lower(mut self, q: &Query) -> TaosResult<Lowered> {
+        let (sql, fill, _) = self.query(q)?;
+        Ok(Lowered {
+            sql,
+            sources: self.sources,
+            fill,
+            precision: self.main_precision.unwrap_or(Precision::Ms),
+        })
+    }
+
+    fn query(&mut self, q: &Query) -> TaosResult<(String, Option<FillPlan>, Scope)> {
+        match q {
+            Query::Select(s) => self.select(s),
+            Query::Union {
+                left,
+                right,
+                all,
+                order_by,
+                limit,
+            } => {
+                let (l, _, scope) = self.query(left)?;
+                let (r, _, _) = self.query(right)?;
+                let mut sql = format!("({l}) UNION {}({r})", if *all { "ALL " } else { "" });
+                if !order_by.is_empty() {
+                    let outer = Scope {
+                        cols: HashMap::new(),
+                        ..scope.clone()
+                    };
+                    let items: Vec<String> = order_by
+                        .iter()
+                        .map(|o| {
+                            Ok(format!(
+                                "{} {}",
+                                self.expr(&o.expr, &outer)?,
+                                if o.asc { "ASC" } else { "DESC" }
+                            ))
+                        })
+                        .collect::<TaosResult<_>>()?;
+                    sql = format!("SELECT * FROM ({sql}) ORDER BY {}", items.join(", "));
+                }
+                if let Some(l) = limit {
+                    let _ = write!(sql, " LIMIT {} OFFSET {}", l.limit.max(0), l.offset.max(0));
+                }
+                Ok((sql, None, scope))
+            }
+        }
+    }
+
+    fn register(&mut self, db: &str, name: &str) -> TaosResult<(String, Scope)> {
+        let reg = format!("__t{}", self.sources.len());
+        if db == "information_schema" || db == "performance_schema" {
+            let (fields, rows) = self.cx.catalog.system_table(db, name)?;
+            let mut scope = Scope {
+                precision: Precision::Ms,
+                ..Default::default()
+            };
+            for f in &fields {
+                scope.cols.insert(f.name.clone(), f.ty);
+                scope.star.push(f.name.clone());
+            }
+            self.sources
+                .push((reg.clone(), Registered::System { fields, rows }));
+            return Ok((reg, scope));
+        }
+        let set = self.cx.catalog.table_set(db, name)?;
+        let mut scope = Scope {
+            precision: set.precision,
+            ts: set.columns.first().map(|c| c.name.clone()),
+            ..Default::default()
+        };
+        for f in set.columns.iter().chain(set.tags.iter()) {
+            scope.cols.insert(f.name.clone(), f.ty);
+        }
+        scope.cols.insert("tbname".into(), DataType::VarChar(192));
+        scope.tags = set.tags.iter().map(|t| t.name.clone()).chain(std::iter::once("tbname".to_string())).collect();
+        scope.star = set.columns.iter().map(|c| c.name.clone()).collect();
+        if set.kind == TableKind::Super {
+            scope.star.extend(set.tags.iter().map(|t| t.name.clone()));
+        }
+        self.main_precision.get_or_insert(set.precision);
+        self.sources.push((reg.clone(), Registered::Table(set)));
+        Ok((reg, scope))
+    }
+
+    fn from(&mut self, f: &FromItem) -> TaosResult<(String, Scope)> {
+        match f {
+            FromItem::Table { name, alias } => {
+                let db = name
+                    .db
+                    .as_deref()
+                    .or(self.cx.db)
+                    .ok_or_else(|| TaosError::of(Code::PAR_DB_NOT_SPECIFIED))?;
+                let (reg, mut scope) = self.register(db, &name.name)?;
+                let shown = alias.clone().unwrap_or_else(|| name.name.clone());
+                scope.aliases.insert(shown.clone(), shown.clone());
+                Ok((format!("{} AS {}", q(&reg), q(&shown)), scope))
+            }
+            FromItem::Subquery { query, alias } => {
+                let (sql, fill, inner) = self.query(query)?;
+                if fill.is_some() {
+                    return Err(unsupported("FILL inside a subquery"));
+                }
+                let alias = alias
+                    .clone()
+                    .unwrap_or_else(|| format!("__sq{}", self.sources.len()));
+                // The outer query sees the inner output columns; keep the timestamp if selected.
+                let mut scope = Scope {
+                    precision: inner.precision,
+                    ..Default::default()
+                };
+                scope.cols = inner.cols;
+                scope.ts = inner.ts;
+                scope.aliases.insert(alias.clone(), alias.clone());
+                scope.star = inner.star;
+                Ok((format!("({sql}) AS {}", q(&alias)), scope))
+            }
+            FromItem::Join {
+                left,
+                right,
+                kind,
+                on,
+            } => {
+                let (l, mut ls) = self.from(left)?;
+                let (r, rs) = self.from(right)?;
+                for (k, v) in rs.cols {
+                    ls.cols.entry(k).or_insert(v);
+                }
+                ls.aliases.extend(rs.aliases);
+                ls.star.extend(rs.star);
+                let kw = match kind {
+                    JoinKind::Inner => "JOIN",
+                    JoinKind::Left => "LEFT JOIN",
+                    JoinKind::Right => "RIGHT JOIN",
+                    JoinKind::Full => "FULL JOIN",
+                    JoinKind::Cross => "CROSS JOIN",
+                };
+                let on = match on {
+                    Some(e) => format!(" ON {}", self.expr(e, &ls)?),
+                    None => String::new(),
+                };
+                Ok((format!("{l} {kw} {r}{on}"), ls))
+            }
+        }
+    }
+
+    fn select(&mut self, s: &Select) -> TaosResult<(String, Option<FillPlan>, Scope)> {
+        if s.tags || s.slimit.is_some() || s.range.is_some() || s.every.is_some() {
+            return Err(unsupported("SELECT TAGS / SLIMIT / INTERP RANGE"));
+        }
+        let (from_sql, mut scope) = match &s.from {
+            Some(f) => self.from(f)?,
+            None => (String::new(), Scope::default()),
+        };
+        if let (Some(w), Some(ts)) = (&s.where_, scope.ts.clone()) {
+            scope.range = self.query_range(w, &ts, &scope);
+        } else {
+            scope.range = (i64::MIN, i64::MAX);
+        }
+        // Projection items (star expanded) with their output names.
+        let mut items: Vec<(Expr, String)> = Vec::new();
+        for it in &s.projection {
+            match it {
+                SelectItem::Wildcard | SelectItem::QualifiedWildcard(_) => {
+                    for c in &scope.star {
+                        items.push((Expr::col(c), c.clone()));
+                    }
+                }
+                SelectItem::Expr { expr, alias } => match expr {
+                    // FIRST(*) / LAST(*) / LAST_ROW(*): one output per column.
+                    Expr::Function { name, args, .. }
+                        if matches!(name.as_str(), "first" | "last" | "last_row")
+                            && matches!(args.as_slice(), [Expr::Star]) =>
+                    {
+                        for c in scope.star.clone() {
+                            let e = Expr::Function {
+                                name: name.clone(),
+                                args: vec![Expr::col(&c)],
+                                distinct: false,
+                            };
+                            items.push((e, format!("{name}({c})")));
+                        }
+                    }
+                    _ => items.push((
+                        expr.clone(),
+                        alias.clone().unwrap_or_else(|| expr_name(expr)),
+                    )),
+                },
+            }
+        }
+        let where_sql = match &s.where_ {
+            Some(w) => format!(" WHERE {}", self.expr(w, &scope)?),
+            None => String::new(),
+        };
+        let keys: Vec<&Expr> = s.partition_by.iter().chain(s.group_by.iter()).collect();
+        let has_agg =
+            items.iter().any(|(e, _)| is_agg(e)) || s.having.as_ref().map(is_agg).unwrap_or(false);
+        scope.partition = keys.iter().map(|k| expr_name(k)).collect();
+        let mut fill = None;
+        let (source, group): (String, Vec<String>) = match &s.window {
+            None => {
+                let group = if has_agg || !s.group_by.is_empty() {
+                    keys.iter()
+                        .map(|k| self.expr(k, &scope))
+                        .collect::<TaosResult<_>>()?
+                } else {
+                    Vec::new()
+                };
+                (
+                    format!(
+                        "{}{}",
+                        if from_sql.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" FROM {from_sql}")
+                        },
+                        where_sql
+                    ),
+                    group,
+                )
+            }
+            Some(w) => {
+                let ts = scope
+                    .ts
+                    .clone()
+                    .ok_or_else(|| unsupported("a window without a timestamp column"))?;
+                let part: Vec<String> = keys
+                    .iter()
+                    .map(|k| self.expr(k, &scope))
+                    .collect::<TaosResult<_>>()?;
+                let part_clause = if part.is_empty() {
+                    String::new()
+                } else {
+                    format!("PARTITION BY {} ", part.join(", "))
+                };
+                let p = scope.precision;
+                let t = q(&ts);
+                let base = format!("SELECT * FROM {from_sql}{where_sql}");
+                // Window ids for the non-interval windows: a running sum of "a new window
+                // starts here" flags (two levels, since window calls cannot nest).
+                let numbered = |chg: String| -> String {
+                    format!(
+                        "SELECT *, sum({c}) OVER ({part_clause}ORDER BY {t} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS {wid} FROM (SELECT *, {chg} AS {c} FROM ({base}) AS {b}) AS {cc}",
+                        c = q("__chg"),
+                        wid = q("__wid"),
+                        b = q("__b"),
+                        cc = q("__c")
+                    )
+                };
+                let spans = || {
+                    (
+                        format!("min({t})"),
+                        format!("max({t})"),
+                        format!("(arrow_cast(max({t}), 'Int64') - arrow_cast(min({t}), 'Int64'))"),
+                    )
+                };
+                let (wstart, wend, wdur, inner) = match w {
+                    Window::Interval { interval, offset, sliding, fill: f } => {
+                        let iv = dur_units(interval, p)?;
+                        if let Some(sl) = sliding {
+                            if dur_units(sl, p)? != iv {
+                                return Err(unsupported("SLIDING different from INTERVAL"));
+                            }
+                        }
+                        let off = offset.as_ref().map(|o| dur_units(o, p)).transpose()?.unwrap_or(0);
+                        let bucket = if matches!(interval.unit, 'n' | 'y') {
+                            format!("date_trunc('{}', {t})", if interval.unit == 'n' { "month" } else { "year" })
+                        } else {
+                            // Day-or-longer windows start at midnight of the session zone.
+                            let tz_shift = if iv >= 86_400 * p.per_second() { self.tz_offset_units(p) } else { 0 };
+                            format!("date_bin(INTERVAL '{} nanoseconds', {t}, {})", p.to_nanos(iv), ts_lit(off - tz_shift, p))
+                        };
+                        if let Some(f) = f {
+                            fill = Some((f.clone(), iv));
+                        }
+                        let ws = q("__wstart");
+                        (
+                            ws.clone(),
+                            format!("({ws} + INTERVAL '{} nanoseconds')", p.to_nanos(iv)),
+                            format!("{iv}"),
+                            format!("SELECT *, {bucket} AS {ws} FROM {from_sql}{where_sql}"),
+                        )
+                    }
+                    Window::State(e) => {
+                        let v = self.expr(e, &scope)?;
+                        let chg = format!("CASE WHEN {v} IS NOT DISTINCT FROM lag({v}) OVER ({part_clause}ORDER BY {t}) THEN 0 ELSE 1 END");
+                        let (a, b, c) = spans();
+                        (a, b, c, numbered(chg))
+                    }
+                    Window::Session { gap, .. } => {
+                        let g = dur_units(gap, p)?;
+                        let chg = format!(
+                            "CASE WHEN arrow_cast({t}, 'Int64') - arrow_cast(lag({t}) OVER ({part_clause}ORDER BY {t}), 'Int64') <= {g} THEN 0 ELSE 1 END"
+                        );
+                        let (a, b, c) = spans();
+                        (a, b, c, numbered(chg))
+                    }
+                    Window::Count { count, sliding } => {
+                        if sliding.map(|s| s != *count).unwrap_or(false) {
+                            return Err(unsupported("COUNT_WINDOW with sliding"));
+                        }
+                        let n = (*count).max(1);
+                        let id = format!(
+                            "arrow_cast(floor(arrow_cast(row_number() OVER ({part_clause}ORDER BY {t}) - 1, 'Float64') / {n}), 'Int64')"
+                        );
+                        let (a, b, c) = spans();
+                        (a, b, c, format!("SELECT *, {id} AS {} FROM ({base}) AS {}", q("__wid"), q("__b")))
+                    }
+                    Window::Event { .. } => return Err(unsupported("EVENT_WINDOW")),
+                };
+                scope.window = Some((wstart.clone(), wend, wdur));
+                let mut group = part.clone();
+                match w {
+                    Window::Interval { .. } => group.push(q("__wstart")),
+                    _ => group.push(q("__wid")),
+                }
+                // The state is constant in its window, so it may be selected: group by it too
+                // (after the window id, so windows stay in time order).
+                if let Window::State(e) = w {
+                    group.push(self.expr(e, &scope)?);
+                }
+                // Inside the window query, columns come from the inner subquery unqualified.
+                scope.aliases.clear();
+                (format!(" FROM ({inner}) AS {}", q("__w")), group)
+            }
+        };
+        let mut cols = Vec::with_capacity(items.len());
+        // With PARTITION BY tbname, tags are constant in each group: TDengine lets them be
+        // selected without aggregation.
+        let by_table = keys.iter().any(|k| matches!(k, Expr::Column { name, .. } if name == "tbname"));
+        let grouped = has_agg || s.window.is_some();
+        for (e, name) in &items {
+            let tag_in_group = matches!(e, Expr::Column { name: c, .. } if scope.tags.contains(c) && c != "tbname")
+                && grouped
+                && by_table
+                && !keys.iter().any(|k| *k == e);
+            let sql = if tag_in_group { format!("first_value({})", self.expr(e, &scope)?) } else { self.expr(e, &scope)? };
+            cols.push(format!("{sql} AS {}", q(name)));
+        }
+        let mut roles = Vec::new();
+        let mut hidden_keys = Vec::new();
+        let visible = cols.len();
+        if let Some((_, _)) = &fill {
+            for (e, _) in &items {
+                roles.push(role_of(e));
+            }
+            cols.push(format!("{} AS {}", q("__wstart"), q("__fill_ws")));
+            for (i, k) in keys.iter().enumerate() {
+                cols.push(format!(
+                    "{} AS {}",
+                    self.expr(k, &scope)?,
+                    q(&format!("__fill_k{i}"))
+                ));
+                hidden_keys.push(visible + 1 + i);
+            }
+        }
+        let mut sql = format!(
+            "SELECT {}{}{}",
+            if s.distinct { "DISTINCT " } else { "" },
+            cols.join(", "),
+            source
+        );
+        if !group.is_empty() {
+            let _ = write!(sql, " GROUP BY {}", group.join(", "));
+        }
+        if let Some(h) = &s.having {
+            let _ = write!(sql, " HAVING {}", self.expr(h, &scope)?);
+        }
+        // ORDER BY: output aliases by name, positions, or expressions.
+        let mut order = Vec::new();
+        for o in &s.order_by {
+            let e = match &o.expr {
+                Expr::Column { table: None, name } if items.iter().any(|(_, a)| a == name) => {
+                    q(name)
+                }
+                Expr::Literal(Literal::Int(i)) => i.to_string(),
+                other => self.expr(other, &scope)?,
+            };
+            let nulls = match o.nulls_first {
+                Some(true) => " NULLS FIRST",
+                Some(false) => " NULLS LAST",
+                None => "",
+            };
+            order.push(format!("{e} {}{nulls}", if o.asc { "ASC" } else { "DESC" }));
+        }
+        if order.is_empty() && s.window.is_some() {
+            // Windows come out by partition, then time.
+            order = group.clone();
+        }
+        if !order.is_empty() {
+            let _ = write!(sql, " ORDER BY {}", order.join(", "));
+        }
+        if let Some(l) = &s.limit {
+            if fill.is_none() {
+                let _ = write!(sql, " LIMIT {} OFFSET {}", l.limit.max(0), l.offset.max(0));
+            }
+        }
+        let fill = match fill {
+            Some((f, iv)) => {
+                let values = match &f {
+                    Fill::Value(vs) => vs
+                        .iter()
+                        .map(|v| match v {
+                            Expr::Literal(l) => self.literal_value(l, scope.precision),
+                            Expr::Unary {
+                                op: UnaryOp::Neg,
+                                expr,
+                            } => match expr.as_ref() {
+                                Expr::Literal(Literal::Int(i)) => Ok(Value::BigInt(-i)),
+                                Expr::Literal(Literal::Float(x)) => Ok(Value::Double(-x)),
+                                _ => Err(unsupported("FILL(VALUE) with expressions")),
+                            },
+                            _ => Err(unsupported("FILL(VALUE) with expressions")),
+                        })
+                        .collect::<TaosResult<_>>()?,
+                    _ => Vec::new(),
+                };
+                Some(FillPlan {
+                    fill: f,
+                    interval: iv,
+                    sliding: iv,
+                    visible,
+                    wstart: visible,
+                    keys: hidden_keys,
+                    roles,
+                    range: scope.range,
+                    precision: scope.precision,
+                    values,
+                    limit: s.limit.as_ref().map(|l| (l.offset.max(0), l.limit.max(0))),
+                })
+            }
+            None => None,
+        };
+        // The outer query's scope: output names and their types where known.
+        let mut out_scope = Scope {
+            precision: scope.precision,
+            ..Default::default()
+        };
+        for (e, name) in &items {
+            // Unknown types still make the name visible to an outer query.
+            out_scope.cols.insert(name.clone(), scope.ty(e).unwrap_or(DataType::Null));
+            out_scope.star.push(name.clone());
+            if Some(name) == scope.ts.as_ref()
+                || matches!(e, Expr::Column { name: n, .. } if n == "_wstart")
+            {
+                out_scope.ts.get_or_insert(name.clone());
+            }
+        }
+        Ok((sql, fill, out_scope))
+    }
+
+    fn tz_offset_units(&self, p: Precision) -> i64 {
+        let now = chrono::DateTime::from_timestamp((self.cx.now_ns / 1_000_000_000) as i64, 0)
+            .unwrap_or_default()
+            .naive_utc();
+        self.cx.tz.offset_at(now) as i64 * p.per_second()
+    }
+
+    /// The [start, end] a WHERE clause pins the primary timestamp to (for FILL and _qstart).
+    fn query_range(&self, w: &Expr, ts: &str, scope: &Scope) -> (i64, i64) {
+        let (mut a, mut b) = (i64::MIN, i64::MAX);
+        let mut conj = Vec::new();
+        split_and(w, &mut conj);
+        for e in conj {
+            if let Expr::Binary { op, left, right } = e {
+                let (op, other) = match (left.as_ref(), right.as_ref()) {
+                    (Expr::Column { name, .. }, o) if name == ts => (*op, o),
+                    (o, Expr::Column { name, .. }) if name == ts => (flip(*op), o),
+                    _ => continue,
+                };
+                let Some(v) = self.const_ts(other, scope.precision) else {
+                    continue;
+                };
+                match op {
+                    BinaryOp::Gt => a = a.max(v + 1),
+                    BinaryOp::GtEq => a = a.max(v),
+                    BinaryOp::Lt => b = b.min(v - 1),
+                    BinaryOp::LtEq => b = b.min(v),
+                    _ => {}
+                }
+            }
+            if let Expr::Between {
+                expr,
+                low,
+                high,
+                negated: false,
+            } = e
+            {
+                if matches!(expr.as_ref(), Expr::Column { name, .. } if name == ts) {
+                    if let (Some(l), Some(h)) = (
+                        self.const_ts(low, scope.precision),
+                        self.const_ts(high, scope.precision),
+                    ) {
+                        a = a.max(l);
+                        b = b.min(h);
+                    }
+                }
+            }
+        }
+        (a, b)
+    }
+
+    /// A constant timestamp expression (string, epoch, NOW +- durations) in precision `p`.
+    fn const_ts(&self, e: &Expr, p: Precision) -> Option<i64> {
+        match e {
+            Expr::Literal(Literal::Str(s)) | Expr::Literal(Literal::Timestamp(s)) => {
+                parse_timestamp(s, p, self.cx.tz).ok()
+            }
+            Expr::Literal(Literal::Int(i)) => Some(*i),
+            Expr::Function { name, args, .. } if name == "now" && args.is_empty() => {
+                Some(p.from_nanos(self.cx.now_ns))
+            }
+            Expr::Function { name, args, .. } if name == "today" && args.is_empty() => {
+                let now = p.from_nanos(self.cx.now_ns);
+                let day = 86_400 * p.per_second();
+                let off = self.tz_offset_units(p);
+                Some((now + off).div_euclid(day) * day - off)
+            }
+            Expr::Binary {
+                op: op @ (BinaryOp::Add | BinaryOp::Sub),
+                left,
+                right,
+            } => {
+                let base = self.const_ts(left, p)?;
+                let d = match right.as_ref() {
+                    Expr::Literal(Literal::Duration(d)) => d.in_precision(p)?,
+                    Expr::Literal(Literal::Int(i)) => *i,
+                    _ => return None,
+                };
+                Some(if *op == BinaryOp::Add {
+                    base.checked_add(d)?
+                } else {
+                    base.checked_sub(d)?
+                })
+            }
+            _ => None,
+        }
+    }
+
+    fn literal_value(&self, l: &Literal, p: Precision) -> TaosResult<Value> {
+        Ok(match l {
+            Literal::Null => Value::Null,
+            Literal::Bool(b) => Value::Bool(*b),
+            Literal::Int(i) => Value::BigInt(*i),
+            Literal::UInt(u) => Value::UBigInt(*u),
+            Literal::Float(f) => Value::Double(*f),
+            Literal::Str(s) => Value::VarChar(s.clone()),
+            Literal::Timestamp(s) => Value::Timestamp(parse_timestamp(s, p, self.cx.tz)?),
+            Literal::Duration(d) => Value::BigInt(d.in_precision(p).unwrap_or(0)),
+        })
+    }
+
+    fn literal(&self, l: &Literal, scope: &Scope) -> TaosResult<String> {
+        Ok(match l {
+            Literal::Null => "NULL".into(),
+            Literal::Bool(b) => b.to_string(),
+            Literal::Int(i) => i.to_string(),
+            Literal::UInt(u) => format!("arrow_cast({u}, 'UInt64')"),
+            Literal::Float(f) => {
+                if f.is_finite() {
+                    format!("{f:e}")
+                } else {
+                    return Err(TaosError::new(Code::PAR_WRONG_VALUE_TYPE, "Invalid number"));
+                }
+            }
+            Literal::Str(s) => s_lit(s),
+            Literal::Timestamp(s) => ts_lit(
+                parse_timestamp(s, scope.precision, self.cx.tz)?,
+                scope.precision,
+            ),
+            Literal::Duration(d) => d
+                .in_precision(scope.precision)
+                .ok_or_else(|| TaosError::new(Code::PAR_WRONG_VALUE_TYPE, "Invalid duration"))?
+                .to_string(),
+        })
+    }
+
+    fn column(&self, table: &Option<String>, name: &str, scope: &Scope) -> TaosResult<String> {
+        match name {
+            "_rowts" | "_c0" => {
+                return scope.ts.as_deref().map(q).ok_or_else(|| {
+                    TaosError::new(Code::PAR_INVALID_COLUMN, "Invalid column name: _rowts")
+                })
+            }
+            "_wstart" | "_wend" | "_wduration" => {
+                let Some((ws, we, wd)) = &scope.window else {
+                    return Err(TaosError::new(
+                        Code::PAR_INVALID_COLUMN,
+                        format!("{name} is only valid in window queries"),
+                    ));
+                };
+                return Ok(match name {
+                    "_wstart" => ws.clone(),
+                    "_wend" => we.clone(),
+                    _ => wd.clone(),
+                });
+            }
+            "_qstart" => return Ok(ts_lit(scope.range.0.max(0), scope.precision)),
+            "_qend" => {
+                return Ok(ts_lit(
+                    scope.range.1.min(scope.precision.max_ts()),
+                    scope.precision,
+                ))
+            }
+            _ => {}
+        }
+        if !scope.cols.contains_key(name) && !scope.cols.is_empty() {
+            return Err(TaosError::new(
+                Code::PAR_INVALID_COLUMN,
+                format!("Invalid column name: {name}"),
+            ));
+        }
+        Ok(match table {
+            Some(t) if scope.aliases.contains_key(t) => format!("{}.{}", q(t), q(name)),
+            Some(t) if !scope.aliases.is_empty() => {
+                return Err(TaosError::new(
+                    Code::PAR_INVALID_COLUMN,
+                    format!("Invalid column name: {t}.{name}"),
+                ))
+            }
+            _ => q(name),
+        })
+    }
+
+    /// Lower an expression.
+    fn expr(&self, e: &Expr, scope: &Scope) -> TaosResult<String> {
+        Ok(match e {
+            Expr::Literal(l) => self.literal(l, scope)?,
+            Expr::Column { table, name } => self.column(table, name, scope)?,
+            Expr::Star => "*".into(),
+            Expr::Function {
+                name,
+                args,
+                distinct,
+            } => self.function(name, args, *distinct, scope)?,
+            Expr::Unary {
+                op: UnaryOp::Neg,
+                expr,
+            } => format!("(-{})", self.expr(expr, scope)?),
+            Expr::Unary {
+                op: UnaryOp::Not,
+                expr,
+            } => format!("(NOT {})", self.expr(expr, scope)?),
+            Expr::Binary { op, left, right } => self.binary(*op, left, right, scope)?,
+            Expr::IsNull { expr, negated } => {
+                format!(
+                    "({} IS {}NULL)",
+                    self.expr(expr, scope)?,
+                    if *negated { "NOT " } else { "" }
+                )
+            }
+            Expr::Between {
+                expr,
+                low,
+                high,
+                negated,
+            } => {
+                let ts = scope.ty(expr) == Some(DataType::Timestamp);
+                format!(
+                    "({} {}BETWEEN {} AND {})",
+                    self.expr(expr, scope)?,
+                    if *negated { "NOT " } else { "" },
+                    self.operand(low, ts, scope)?,
+                    self.operand(high, ts, scope)?
+                )
+            }
+            Expr::InList {
+                expr,
+                list,
+                negated,
+            } => {
+                let ts = scope.ty(expr) == Some(DataType::Timestamp);
+                let items: Vec<String> = list
+                    .iter()
+                    .map(|x| self.operand(x, ts, scope))
+                    .collect::<TaosResult<_>>()?;
+                format!(
+                    "({} {}IN ({}))",
+                    self.expr(expr, scope)?,
+                    if *negated { "NOT " } else { "" },
+                    items.join(", ")
+                )
+            }
+            Expr::Case {
+                operand,
+                whens,
+                else_,
+            } => {
+                let mut s = String::from("(CASE");
+                if let Some(o) = operand {
+                    let _ = write!(s, " {}", self.expr(o, scope)?);
+                }
+                for (w, t) in whens {
+                    let _ = write!(
+                        s,
+                        " WHEN {} THEN {}",
+                        self.expr(w, scope)?,
+                        self.expr(t, scope)?
+                    );
+                }
+                if let Some(x) = else_ {
+                    let _ = write!(s, " ELSE {}", self.expr(x, scope)?);
+                }
+                s.push_str(" END)");
+                s
+            }
+            Expr::Cast { expr, ty } => self.cast(expr, *ty, scope)?,
+            Expr::Subquery(_) => return Err(unsupported("scalar subqueries")),
+        })
+    }
+
+    /// A comparison operand: constant time expressions become timestamp literals when the
+    /// other side is a timestamp (string times in the session zone, integers as epochs).
+    fn operand(&self, e: &Expr, ts_context: bool, scope: &Scope) -> TaosResult<String> {
+        if ts_context {
+            if let Expr::Literal(Literal::Str(s)) = e {
+                return Ok(ts_lit(
+                    parse_timestamp(s, scope.precision, self.cx.tz)?,
+                    scope.precision,
+                ));
+            }
+            if let Some(v) = self.const_ts(e, scope.precision) {
+                return Ok(ts_lit(v, scope.precision));
+            }
+        }
+        self.expr(e, scope)
+    }
+
+    fn binary(&self, op: BinaryOp, l: &Expr, r: &Expr, scope: &Scope) -> TaosResult<String> {
+        let cmp = |o: &str| -> TaosResult<String> {
+            let (lt, rt) = (
+                scope.ty(l) == Some(DataType::Timestamp),
+                scope.ty(r) == Some(DataType::Timestamp),
+            );
+            Ok(format!(
+                "({} {o} {})",
+                self.operand(l, rt, scope)?,
+                self.operand(r, lt, scope)?
+            ))
+        };
+        // TDengine arithmetic is DOUBLE, except timestamp +- duration.
+        let arith = |o: &str| -> TaosResult<String> {
+            if let Some(v) = self.const_ts(
+                &Expr::Binary {
+                    op,
+                    left: Box::new(l.clone()),
+                    right: Box::new(r.clone()),
+                },
+                scope.precision,
+            ) {
+                if matches!(op, BinaryOp::Add | BinaryOp::Sub)
+                    && (self.const_ts(l, scope.precision).is_some()
+                        && !matches!(l, Expr::Literal(Literal::Int(_))))
+                {
+                    return Ok(ts_lit(v, scope.precision));
+                }
+            }
+            if scope.ty(l) == Some(DataType::Timestamp)
+                && matches!(op, BinaryOp::Add | BinaryOp::Sub)
+            {
+                if let Expr::Literal(Literal::Duration(d)) = r {
+                    let ns = d.nanos().ok_or_else(|| {
+                        TaosError::new(Code::PAR_WRONG_VALUE_TYPE, "Invalid duration")
+                    })?;
+                    return Ok(format!(
+                        "({} {o} INTERVAL '{ns} nanoseconds')",
+                        self.expr(l, scope)?
+                    ));
+                }
+            }
+            Ok(format!(
+                "(CAST({} AS DOUBLE) {o} CAST({} AS DOUBLE))",
+                self.num(l, scope)?,
+                self.num(r, scope)?
+            ))
+        };
+        match op {
+            BinaryOp::Add => arith("+"),
+            BinaryOp::Sub => arith("-"),
+            BinaryOp::Mul => arith("*"),
+            BinaryOp::Div => Ok(format!(
+                "(CAST({} AS DOUBLE) / NULLIF(CAST({} AS DOUBLE), 0))",
+                self.num(l, scope)?,
+                self.num(r, scope)?
+            )),
+            BinaryOp::Mod => Ok(format!(
+                "(CAST({} AS DOUBLE) % NULLIF(CAST({} AS DOUBLE), 0))",
+                self.num(l, scope)?,
+                self.num(r, scope)?
+            )),
+            BinaryOp::BitAnd => Ok(format!(
+                "(CAST({} AS BIGINT) & CAST({} AS BIGINT))",
+                self.expr(l, scope)?,
+                self.expr(r, scope)?
+            )),
+            BinaryOp::BitOr => Ok(format!(
+                "(CAST({} AS BIGINT) | CAST({} AS BIGINT))",
+                self.expr(l, scope)?,
+                self.expr(r, scope)?
+            )),
+            BinaryOp::Eq => cmp("="),
+            BinaryOp::NotEq => cmp("<>"),
+            BinaryOp::Lt => cmp("<"),
+            BinaryOp::LtEq => cmp("<="),
+            BinaryOp::Gt => cmp(">"),
+            BinaryOp::GtEq => cmp(">="),
+            BinaryOp::And => Ok(format!(
+                "({} AND {})",
+                self.expr(l, scope)?,
+                self.expr(r, scope)?
+            )),
+            BinaryOp::Or => Ok(format!(
+                "({} OR {})",
+                self.expr(l, scope)?,
+                self.expr(r, scope)?
+            )),
+            BinaryOp::Like => Ok(format!(
+                "({} LIKE {})",
+                self.expr(l, scope)?,
+                self.expr(r, scope)?
+            )),
+            BinaryOp::NotLike => Ok(format!(
+                "({} NOT LIKE {})",
+                self.expr(l, scope)?,
+                self.expr(r, scope)?
+            )),
+            BinaryOp::Match => Ok(format!(
+                "regexp_like({}, {})",
+                self.expr(l, scope)?,
+                self.expr(r, scope)?
+            )),
+            BinaryOp::NMatch => Ok(format!(
+                "(NOT regexp_like({}, {}))",
+                self.expr(l, scope)?,
+                self.expr(r, scope)?
+            )),
+            BinaryOp::Contains | BinaryOp::Arrow => Err(unsupported("JSON tag operators")),
+        }
+    }
+
+    /// A numeric operand; timestamps count as their integer value (TDengine allows ts * 1).
+    fn num(&self, e: &Expr, scope: &Scope) -> TaosResult<String> {
+        let s = self.expr(e, scope)?;
+        Ok(if scope.ty(e) == Some(DataType::Timestamp) {
+            format!("arrow_cast({s}, 'Int64')")
+        } else {
+            s
+        })
+    }
+
+    fn cast(&self, e: &Expr, ty: DataType, scope: &Scope) -> TaosResult<String> {
+        let inner = self.expr(e, scope)?;
+        let target = match ty {
+            DataType::Bool => "'Boolean'",
+            DataType::TinyInt => "'Int8'",
+            DataType::SmallInt => "'Int16'",
+            DataType::Int => "'Int32'",
+            DataType::BigInt => "'Int64'",
+            DataType::UTinyInt => "'UInt8'",
+            DataType::USmallInt => "'UInt16'",
+            DataType::UInt => "'UInt32'",
+            DataType::UBigInt => "'UInt64'",
+            DataType::Float => "'Float32'",
+            DataType::Double => "'Float64'",
+            DataType::VarChar(_) | DataType::NChar(_) | DataType::Json => {
+                return Ok(format!("CAST({inner} AS VARCHAR)"));
+            }
+            DataType::Timestamp => {
+                if let Expr::Literal(Literal::Str(s)) = e {
+                    return Ok(ts_lit(
+                        parse_timestamp(s, scope.precision, self.cx.tz)?,
+                        scope.precision,
+                    ));
+                }
+                return Ok(format!(
+                    "arrow_cast(arrow_cast({inner}, 'Int64'), '{}')",
+                    arrow_ts(scope.precision)
+                ));
+            }
+            DataType::VarBinary(_) | DataType::Geometry(_) => "'Binary'",
+            DataType::Null => "'Null'",
+        };
+        Ok(format!("arrow_cast({inner}, {target})"))
+    }
+
+    fn function(
+        &self,
+        name: &str,
+        args: &[Expr],
+        distinct: bool,
+        scope: &Scope,
+    ) -> TaosResult<String> {
+        let a = |i: usize| -> TaosResult<String> {
+            args.get(i).map(|x| self.expr(x, scope)).unwrap_or_else(|| {
+                Err(TaosError::new(
+                    Code::FUNC_FUNTION_ERROR,
+                    format!("Invalid number of parameters : {name}"),
+                ))
+            })
+        };
+        let n_args = |lo: usize, hi: usize| -> TaosResult<()> {
+            if args.len() < lo || args.len() > hi {
+                Err(TaosError::new(
+                    Code::FUNC_FUNTION_ERROR,
+                    format!("Invalid number of parameters : {name}"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        let ts = || {
+            scope
+                .ts
+                .as_deref()
+                .map(q)
+                .ok_or_else(|| unsupported(&format!("{name} without a timestamp column")))
+        };
+        let d = if distinct { "DISTINCT " } else { "" };
+        Ok(match name {
+            "count" => {
+                n_args(1, 1)?;
+                match &args[0] {
+                    Expr::Star => "count(*)".into(),
+                    _ => format!("count({d}{})", a(0)?),
+                }
+            }
+            "sum" | "avg" | "min" | "max" => {
+                n_args(1, 1)?;
+                format!("{name}({d}{})", a(0)?)
+            }
+            "stddev" | "std" | "stddev_pop" => format!("stddev_pop(CAST({} AS DOUBLE))", a(0)?),
+            "spread" => format!(
+                "(CAST(max({x}) AS DOUBLE) - CAST(min({x}) AS DOUBLE))",
+                x = self.num(&args[0], scope)?
+            ),
+            "first" => format!(
+                "first_value({x} ORDER BY {t}) FILTER (WHERE {x} IS NOT NULL)",
+                x = a(0)?,
+                t = ts()?
+            ),
+            "last" => format!(
+                "last_value({x} ORDER BY {t}) FILTER (WHERE {x} IS NOT NULL)",
+                x = a(0)?,
+                t = ts()?
+            ),
+            "last_row" => format!("last_value({} ORDER BY {})", a(0)?, ts()?),
+            "percentile" => {
+                n_args(2, 2)?;
+                format!(
+                    "percentile_cont(CAST({} AS DOUBLE) / 100.0) WITHIN GROUP (ORDER BY {})",
+                    a(1)?,
+                    a(0)?
+                )
+            }
+            "apercentile" => {
+                n_args(2, 3)?;
+                format!(
+                    "approx_percentile_cont(CAST({} AS DOUBLE) / 100.0) WITHIN GROUP (ORDER BY {})",
+                    a(1)?,
+                    a(0)?
+                )
+            }
+            "hyperloglog" => format!("approx_distinct({})", a(0)?),
+            "elapsed" => {
+                n_args(1, 2)?;
+                let unit = match args.get(1) {
+                    Some(Expr::Literal(Literal::Duration(u))) => {
+                        u.in_precision(scope.precision).unwrap_or(1).max(1)
+                    }
+                    _ => 1,
+                };
+                format!(
+                    "(CAST(arrow_cast(max({x}), 'Int64') - arrow_cast(min({x}), 'Int64') AS DOUBLE) / {unit})",
+                    x = a(0)?
+                )
+            }
+            "if" => {
+                n_args(3, 3)?;
+                format!("(CASE WHEN {} THEN {} ELSE {} END)", a(0)?, a(1)?, a(2)?)
+            }
+            // Scalars that differ from DataFusion's spelling.
+            "length" => format!("octet_length({})", a(0)?),
+            "char_length" => format!("character_length({})", a(0)?),
+            "pow" => format!(
+                "power(CAST({} AS DOUBLE), CAST({} AS DOUBLE))",
+                a(0)?,
+                a(1)?
+            ),
+            "log" if args.len() == 2 => {
+                format!("log(CAST({} AS DOUBLE), CAST({} AS DOUBLE))", a(1)?, a(0)?)
+            }
+            "log" => format!("ln(CAST({} AS DOUBLE))", a(0)?),
+            "truncate" => format!("trunc(CAST({} AS DOUBLE), {})", a(0)?, a(1)?),
+            "substr" | "substring" => match args.len() {
+                2 => format!("substr({}, {})", a(0)?, a(1)?),
+                _ => format!("substr({}, {}, {})", a(0)?, a(1)?, a(2)?),
+            },
+            "now" => ts_lit(scope.precision.from_nanos(self.cx.now_ns), scope.precision),
+            "today" => ts_lit(
+                self.const_ts(
+                    &Expr::Function {
+                        name: "today".into(),
+                        args: vec![],
+                        distinct: false,
+                    },
+                    scope.precision,
+                )
+                .unwrap_or(0),
+                scope.precision,
+            ),
+            "timezone" => s_lit(&self.cx.tz.name()),
+            "database" => self
+                .cx
+                .db
+                .map(s_lit)
+                .unwrap_or_else(|| "arrow_cast(NULL, 'Utf8')".into()),
+            "server_version" | "client_version" => s_lit(common::SERVER_VERSION),
+            "server_status" => "1".into(),
+            "current_user" | "user" => s_lit(&format!("{}@localhost", self.cx.user)),
+            "timetruncate" => {
+                n_args(2, 3)?;
+                let Some(Expr::Literal(Literal::Duration(u))) = args.get(1) else {
+                    return Err(TaosError::new(
+                        Code::FUNC_FUNTION_ERROR,
+                        "timetruncate needs a time unit such as 1d",
+                    ));
+                };
+                let p = scope.precision;
+                let iv = dur_units(u, p)?;
+                let use_tz = !matches!(args.get(2), Some(Expr::Literal(Literal::Int(0))));
+                let shift = if use_tz && iv >= 86_400 * p.per_second() {
+                    self.tz_offset_units(p)
+                } else {
+                    0
+                };
+                format!(
+                    "date_bin(INTERVAL '{} nanoseconds', {}, {})",
+                    p.to_nanos(iv),
+                    a(0)?,
+                    ts_lit(-shift, p)
+                )
+            }
+            // Everything else by name: DataFusion built-ins (abs, ceil, floor, round, sqrt, sin,
+            // concat, lower, upper, ltrim, rtrim, replace, ...) and our registered TDengine UDFs.
+            other => {
+                let lowered: Vec<String> = args
+                    .iter()
+                    .map(|x| self.expr(x, scope))
+                    .collect::<TaosResult<_>>()?;
+                // Time-series UDFs take the primary timestamp as an extra last argument.
+                let mut lowered = lowered;
+                if crate::functions::needs_ts(other) {
+                    lowered.push(ts()?);
+                }
+                format!("{other}({d}{})", lowered.join(", "))
+            }
+        })
+    }
+}
+
+fn split_and<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
+    match e {
+        Expr::Binary {
+            op: BinaryOp::And,
+            left,
+            right,
+        } => {
+            split_and(left, out);
+            split_and(right, out);
+        }
+        other => out.push(other),
+    }
+}
+
+fn flip(op: BinaryOp) -> BinaryOp {
+    match op {
+        BinaryOp::Gt => BinaryOp::Lt,
+        BinaryOp::GtEq => BinaryOp::LtEq,
+        BinaryOp::Lt => BinaryOp::Gt,
+        BinaryOp::LtEq => BinaryOp::GtEq,
+        o => o,
+    }
+}
+
+/// A window length in precision units (calendar months/years approximated for FILL steps).
+fn dur_units(d: &DurationLit, p: Precision) -> TaosResult<i64> {
+    match d.in_precision(p) {
+        Some(v) if v > 0 => Ok(v),
+        _ => Err(TaosError::new(
+            Code::PAR_WRONG_VALUE_TYPE,
+            format!("Invalid duration {}{}", d.value, d.unit),
+        )),
+    }
+}
+
+pub const AGGREGATES: &[&str] = &[
+    "count",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "first",
+    "last",
+    "last_row",
+    "spread",
+    "stddev",
+    "std",
+    "stddev_pop",
+    "percentile",
+    "apercentile",
+    "hyperloglog",
+    "elapsed",
+    "twa",
+    "irate",
+    "mode",
+    "leastsquares",
+    "histogram",
+];
+
+pub fn is_agg(e: &Expr) -> bool {
+    match e {
+        Expr::Function { name, args, .. } => {
+            AGGREGATES.contains(&name.as_str())
+                || crate::functions::is_aggregate(name)
+                || args.iter().any(is_agg)
+        }
+        Expr::Unary { expr, .. } | Expr::Cast { expr, .. } | Expr::IsNull { expr, .. } => {
+            is_agg(expr)
+        }
+        Expr::Binary { left, right, .. } => is_agg(left) || is_agg(right),
+        Expr::Case {
+            operand,
+            whens,
+            else_,
+        } => {
+            operand.as_deref().map(is_agg).unwrap_or(false)
+                || whens.iter().any(|(a, b)| is_agg(a) || is_agg(b))
+                || else_.as_deref().map(is_agg).unwrap_or(false)
+        }
+        _ => false,
+    }
+}
+
+fn role_of(e: &Expr) -> Role {
+    match e {
+        Expr::Column { name, .. } if name == "_wstart" => Role::WStart,
+        Expr::Column { name, .. } if name == "_wend" => Role::WEnd,
+        Expr::Column { name, .. } if name == "_wduration" => Role::WDuration,
+        e if is_agg(e) => Role::Agg,
+        _ => Role::Partition,
+    }
+}
+
+/// The column name TDengine shows for an expression: its text, lower-cased as parsed.
+pub fn expr_name(e: &Expr) -> String {
+    match e {
+        Expr::Column {
+            table: Some(t),
+            name,
+        } => format!("{t}.{name}"),
+        Expr::Column { name, .. } => name.clone(),
+        Expr::Star => "*".into(),
+        Expr::Literal(Literal::Str(s)) => format!("'{s}'"),
+        Expr::Literal(Literal::Null) => "null".into(),
+        Expr::Literal(Literal::Bool(b)) => b.to_string(),
+        Expr::Literal(Literal::Int(i)) => i.to_string(),
+        Expr::Literal(Literal::UInt(i)) => i.to_string(),
+        Expr::Literal(Literal::Float(f)) => f.to_string(),
+        Expr::Literal(Literal::Duration(d)) => format!("{}{}", d.value, d.unit),
+        Expr::Literal(Literal::Timestamp(s)) => format!("timestamp '{s}'"),
+        Expr::Function {
+            name,
+            args,
+            distinct,
+        } => format!(
+            "{name}({}{})",
+            if *distinct { "distinct " } else { "" },
+            args.iter().map(expr_name).collect::<Vec<_>>().join(",")
+        ),
+        Expr::Unary {
+            op: UnaryOp::Neg,
+            expr,
+        } => format!("-{}", expr_name(expr)),
+        Expr::Unary {
+            op: UnaryOp::Not,
+            expr,
+        } => format!("not {}", expr_name(expr)),
+        Expr::Binary { op, left, right } => {
+            let o = match op {
+                BinaryOp::Add => "+",
+                BinaryOp::Sub => "-",
+                BinaryOp::Mul => "*",
+                BinaryOp::Div => "/",
+                BinaryOp::Mod => "%",
+                BinaryOp::BitAnd => "&",
+                BinaryOp::BitOr => "|",
+                BinaryOp::Eq => "=",
+                BinaryOp::NotEq => "<>",
+                BinaryOp::Lt => "<",
+                BinaryOp::LtEq => "<=",
+                BinaryOp::Gt => ">",
+                BinaryOp::GtEq => ">=",
+                BinaryOp::And => " and ",
+                BinaryOp::Or => " or ",
+                BinaryOp::Like => " like ",
+                BinaryOp::NotLike => " not like ",
+                BinaryOp::Match => " match ",
+                BinaryOp::NMatch => " nmatch ",
+                BinaryOp::Contains => " contains ",
+                BinaryOp::Arrow => "->",
+            };
+            format!("{}{o}{}", expr_name(left), expr_name(right))
+        }
+        Expr::IsNull { expr, negated } => format!(
+            "{} is {}null",
+            expr_name(expr),
+            if *negated { "not " } else { "" }
+        ),
+        Expr::Cast { expr, ty } => {
+            format!("cast({} as {})", expr_name(expr), ty.sql().to_lowercase())
+        }
+        Expr::Case { .. } => "case".into(),
+        Expr::Between { expr, .. } => format!("{} between", expr_name(expr)),
+        Expr::InList { expr, .. } => format!("{} in", expr_name(expr)),
+        Expr::Subquery(_) => "subquery".into(),
+    }
+}

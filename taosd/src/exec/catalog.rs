@@ -1,0 +1,142 @@
+//! The query engine's view of this dnode: FROM names resolve through the mnode catalog and the
+//! vnodes' meta stores; scans go to each vnode's storage engine, one request per vnode.
+
+use crate::dnode::Dnode;
+use crate::vnode::meta::TableKind as VKind;
+use async_trait::async_trait;
+use common::{Code, Field, TaosError, TaosResult, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Weak};
+use taos_query::catalog::{Catalog, Member, ScanSpec, TableKind, TableSet};
+use taos_query::datafusion::arrow::record_batch::RecordBatch;
+
+pub struct DnodeCatalog {
+    pub dnode: Weak<Dnode>,
+}
+
+impl DnodeCatalog {
+    fn dnode(&self) -> TaosResult<Arc<Dnode>> {
+        self.dnode.upgrade().ok_or_else(|| TaosError::internal("dnode is shutting down"))
+    }
+}
+
+#[async_trait]
+impl Catalog for DnodeCatalog {
+    fn table_set(&self, db: &str, name: &str) -> TaosResult<TableSet> {
+        let d = self.dnode()?;
+        let info = d.mnode.read(|c| c.db(db).cloned())?;
+        let precision = info.options.precision;
+        let fields = |cols: &[crate::mnode::catalog::ColumnDef]| cols.iter().map(|c| Field::new(&c.name, c.ty)).collect::<Vec<_>>();
+        if let Some(st) = d.mnode.read(|c| c.stable(db, name).cloned()) {
+            let mut members = Vec::new();
+            for vg in &info.vgroups {
+                let v = d.vnode(vg.id)?;
+                let m = v.shared.meta.read();
+                for t in m.children_of(st.uid) {
+                    let mut tags = match &t.kind {
+                        VKind::Child { tags, .. } => tags.clone(),
+                        VKind::Normal { .. } => Vec::new(),
+                    };
+                    tags.resize(st.tags.len(), Value::Null);
+                    members.push(Member { name: t.name.clone(), tags });
+                }
+            }
+            members.sort_by(|a, b| a.name.cmp(&b.name));
+            return Ok(TableSet {
+                db: db.into(),
+                name: name.into(),
+                kind: TableKind::Super,
+                precision,
+                columns: fields(&st.columns),
+                tags: fields(&st.tags),
+                members,
+            });
+        }
+        let (_, t) = d
+            .find_table(&info, name)
+            .ok_or_else(|| TaosError::new(Code::PAR_TABLE_NOT_EXIST, format!("Table does not exist: {name}")))?;
+        Ok(match &t.kind {
+            VKind::Normal { columns, .. } => TableSet {
+                db: db.into(),
+                name: name.into(),
+                kind: TableKind::Normal,
+                precision,
+                columns: fields(columns),
+                tags: Vec::new(),
+                members: vec![Member { name: t.name.clone(), tags: Vec::new() }],
+            },
+            VKind::Child { suid, tags } => {
+                let st = d.mnode.read(|c| c.stable_by_uid(db, *suid).cloned()).ok_or_else(|| TaosError::of(Code::STB_NOT_EXIST))?;
+                let mut tags = tags.clone();
+                tags.resize(st.tags.len(), Value::Null);
+                TableSet {
+                    db: db.into(),
+                    name: name.into(),
+                    kind: TableKind::Child,
+                    precision,
+                    columns: fields(&st.columns),
+                    tags: fields(&st.tags),
+                    members: vec![Member { name: t.name.clone(), tags }],
+                }
+            }
+        })
+    }
+
+    async fn scan(&self, set: &TableSet, members: &[usize], spec: &ScanSpec) -> TaosResult<Vec<(usize, RecordBatch)>> {
+        let d = self.dnode()?;
+        let info = d.mnode.read(|c| c.db(&set.db).cloned())?;
+        let mut per_vg: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+        for &m in members {
+            per_vg.entry(info.vgroup_for(&set.members[m].name)).or_default().push(m);
+        }
+        let mut tasks = Vec::with_capacity(per_vg.len());
+        for (vg, ms) in per_vg {
+            let v = d.vnode(vg)?;
+            // Resolve names to uids and the current engine schema in this vnode.
+            let (uids, schema) = {
+                let meta = v.shared.meta.read();
+                let mut uids = Vec::with_capacity(ms.len());
+                let mut by_uid = HashMap::new();
+                let mut schema = None;
+                for m in ms {
+                    if let Some(t) = meta.get(&set.members[m].name) {
+                        if schema.is_none() {
+                            schema = Some(v.shared.schema_for(t)?);
+                        }
+                        uids.push((t.uid, t.suid()));
+                        by_uid.insert(t.uid, m);
+                    }
+                }
+                (by_uid, schema.map(|s| (uids, s)))
+            };
+            let Some((uid_list, schema)) = schema else { continue };
+            let mut col_ids = vec![1u16];
+            for name in &spec.columns {
+                let c = schema
+                    .columns
+                    .iter()
+                    .find(|c| &c.name == name)
+                    .ok_or_else(|| TaosError::new(Code::PAR_INVALID_COLUMN, format!("Invalid column name: {name}")))?;
+                col_ids.push(c.id);
+            }
+            let req = tsdb::ScanRequest { uids: uid_list, start: spec.start, end: spec.end, col_ids, schema, desc: false, limit: None };
+            let shared = v.shared.clone();
+            tasks.push(tokio::task::spawn_blocking(move || shared.tsdb.scan(&req).map(|r| (r, uids))));
+        }
+        let mut out = Vec::new();
+        for t in tasks {
+            let (batches, uids) = t.await.map_err(|e| TaosError::internal(e.to_string()))?.map_err(|e| e.to_taos())?;
+            for (uid, b) in batches {
+                if let Some(&m) = uids.get(&uid) {
+                    out.push((m, b));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn system_table(&self, db: &str, name: &str) -> TaosResult<(Vec<Field>, Vec<Vec<Value>>)> {
+        let r = self.dnode()?.system_table(db, name)?;
+        Ok((r.fields, r.rows))
+    }
+}

@@ -1,0 +1,26 @@
+-- Windows: INTERVAL (+ FILL), STATE_WINDOW, SESSION, COUNT_WINDOW, pseudo columns
+CREATE DATABASE q3;
+USE q3;
+CREATE STABLE meters (ts TIMESTAMP, current FLOAT, voltage INT, status INT) TAGS (groupid INT);
+INSERT INTO d1 USING meters TAGS (1) VALUES ('2024-01-01 00:00:00.000', 10.0, 219, 1) ('2024-01-01 00:00:04.000', 11.0, 221, 1) ('2024-01-01 00:00:12.000', 12.0, 220, 0) ('2024-01-01 00:00:15.000', 13.0, 222, 0) ('2024-01-01 00:00:41.000', 14.0, 223, 1);
+INSERT INTO d2 USING meters TAGS (2) VALUES ('2024-01-01 00:00:02.000', 9.0, 218, 1) ('2024-01-01 00:00:23.000', 8.0, 217, 1);
+SELECT _wstart, _wend, count(*), avg(current) FROM d1 INTERVAL(10s);
+SELECT _wstart, count(*), max(voltage) FROM meters INTERVAL(20s);
+SELECT tbname, _wstart, count(*) FROM meters PARTITION BY tbname INTERVAL(20s) ORDER BY tbname, _wstart;
+SELECT _wstart, _wduration, sum(voltage) FROM d1 INTERVAL(10s) SLIDING(10s);
+SELECT _wstart, avg(current) FROM d1 WHERE ts >= '2024-01-01 00:00:00.000' AND ts < '2024-01-01 00:01:00.000' INTERVAL(10s) FILL(NULL);
+SELECT _wstart, avg(current) FROM d1 INTERVAL(10s) FILL(VALUE, -1);
+SELECT _wstart, avg(current) FROM d1 INTERVAL(10s) FILL(PREV);
+SELECT _wstart, avg(current) FROM d1 INTERVAL(10s) FILL(NEXT);
+SELECT _wstart, avg(current) FROM d1 INTERVAL(10s) FILL(LINEAR);
+SELECT _wstart, count(*) FROM d1 INTERVAL(10s) FILL(NONE);
+SELECT _wstart, count(*) FROM d1 INTERVAL(1d);
+SELECT _wstart, count(*) FROM d1 INTERVAL(10s, 5s);
+SELECT _wstart, _wend, count(*), status FROM d1 STATE_WINDOW(status);
+SELECT _wstart, _wend, _wduration, count(*) FROM d1 SESSION(ts, 10s);
+SELECT _wstart, _wend, count(*), sum(voltage) FROM d1 COUNT_WINDOW(2);
+SELECT tbname, _wstart, count(*) FROM meters PARTITION BY tbname SESSION(ts, 10s) ORDER BY tbname, _wstart;
+SELECT _wstart, count(*) FROM d1 INTERVAL(10s) LIMIT 2;
+SELECT timetruncate(ts, 1m), count(*) FROM d1 GROUP BY timetruncate(ts, 1m);
+SELECT _wstart FROM d1;
+DROP DATABASE q3;

@@ -1,0 +1,21 @@
+-- Users and privileges
+CREATE USER u1 PASS 'secret123';
+CREATE USER u1 PASS 'secret123';
+CREATE USER u2 PASS 'short';
+SELECT name, super, enable, sysinfo, createdb FROM information_schema.ins_users ORDER BY name;
+ALTER USER u1 PASS 'newsecret1';
+ALTER USER u1 ENABLE 0;
+ALTER USER u1 ENABLE 1;
+ALTER USER u1 CREATEDB 1;
+ALTER USER nouser PASS 'whatever12';
+CREATE DATABASE gdb;
+GRANT READ ON gdb.* TO u1;
+GRANT ALL ON gdb.* TO u1;
+REVOKE WRITE ON gdb.* FROM u1;
+GRANT READ ON nodb.* TO u1;
+GRANT READ ON gdb.* TO nouser;
+SELECT name, createdb FROM information_schema.ins_users ORDER BY name;
+DROP USER u1;
+DROP USER u1;
+DROP USER root;
+DROP DATABASE gdb;
