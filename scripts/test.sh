@@ -22,8 +22,15 @@ eval "$(bash taosadapter/tests/setup_peers.sh | grep '^export ')"
 
 # Integration tests spawn the real binaries (taosd, taosadapter): build them all first.
 cargo build --workspace --bins
+status=0
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast --failure-output final
+  cargo nextest run --workspace --no-fail-fast --failure-output final || status=$?
 else
-  cargo test --workspace --no-fail-fast
+  cargo test --workspace --no-fail-fast || status=$?
 fi
+
+# The official Rust `taos` client (old rustls/ring stack) lives in its own workspace so it never
+# reaches a server's dependency tree; it drives the real taosd + taosadapter built above.
+echo "== taos crate (official client) against taosadapter"
+(cd taosadapter/ws-tests && TAOS_BIN_DIR="$CARGO_TARGET_DIR/debug" cargo test --no-fail-fast) || status=$?
+exit $status

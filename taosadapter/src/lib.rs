@@ -10,6 +10,7 @@
 //! | `GET /rest/login/<user>/<password>` | [`rest::login`] |
 //! | `POST /influxdb/v1/write` | [`schemaless::influx`] |
 //! | `POST /opentsdb/v1/put/{json,telnet}/<db>` | [`schemaless::opentsdb`] |
+//! | `GET /ws` (and legacy `/rest/ws`, `/rest/stmt`, `/rest/schemaless`) | [`ws`] |
 //! | `GET /-/ping`, `GET /metrics` | here, [`metrics`] |
 
 pub mod auth;
@@ -19,6 +20,7 @@ pub mod metrics;
 pub mod pool;
 pub mod rest;
 pub mod schemaless;
+pub mod ws;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -70,6 +72,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/rest/sql/{db}", post(rest::sql::sql_db))
         .route("/rest/sql/{db}/", post(rest::sql::sql_db))
         .route("/rest/login/{user}/{password}", get(rest::login::login))
+        .route("/ws", get(ws::handler))
+        .route("/rest/ws", get(ws::handler))
+        .route("/rest/stmt", get(ws::handler))
+        .route("/rest/schemaless", get(ws::handler))
         .route("/-/ping", get(ping))
         .route("/metrics", get(metrics_page));
     if app.config.influxdb_enable {

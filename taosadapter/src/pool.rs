@@ -164,6 +164,26 @@ impl Pool {
         })
     }
 
+    /// A connection of its own for a stateful session (a WebSocket): not pooled, not counted
+    /// against `maxConnect`, closed when the session drops it. With a database, `USE db` must
+    /// succeed (its error is returned).
+    pub async fn connect_session(&self, key: &PoolKey) -> Result<Connection, TaosError> {
+        let mut opts = self.shared.base.clone();
+        opts.user = key.user.clone();
+        opts.password = key.password.clone();
+        opts.db = None;
+        if key.tz.is_some() {
+            opts.tz = key.tz.clone();
+        }
+        opts.app = "taosadapter".into();
+        let conn = Connection::connect(opts).await?;
+        if let Some(db) = &key.db {
+            conn.exec(&format!("USE `{}`", db.replace('`', "``")))
+                .await?;
+        }
+        Ok(conn)
+    }
+
     /// Close idle connections past `idleTimeout` (run periodically).
     pub fn reap(&self) {
         self.shared.reap();
