@@ -356,6 +356,9 @@ impl<'a> Lowerer<'a> {
             None => String::new(),
         };
         let keys: Vec<&Expr> = s.partition_by.iter().chain(s.group_by.iter()).collect();
+        if s.window.is_none() && items.iter().any(|(e, _)| is_rows_fn(e)) {
+            return self.select_rows_fn(s, &from_sql, &where_sql, scope, items, &keys);
+        }
         let has_agg =
             items.iter().any(|(e, _)| is_agg(e)) || s.having.as_ref().map(is_agg).unwrap_or(false);
         scope.partition = keys.iter().map(|k| expr_name(k)).collect();
@@ -610,6 +613,153 @@ impl<'a> Lowerer<'a> {
             }
         }
         Ok((sql, fill, out_scope))
+    }
+
+    /// Multi-row time-series functions (DIFF, CSUM, MAVG, DERIVATIVE, TOP, BOTTOM, TAIL, UNIQUE,
+    /// SAMPLE): each becomes a window function over the partition in time order plus a row
+    /// filter that keeps the rows TDengine outputs; other selected columns come from those rows.
+    fn select_rows_fn(
+        &mut self,
+        s: &Select,
+        from_sql: &str,
+        where_sql: &str,
+        scope: Scope,
+        items: Vec<(Expr, String)>,
+        keys: &[&Expr],
+    ) -> TaosResult<(String, Option<FillPlan>, Scope)> {
+        let ts = scope.ts.clone().ok_or_else(|| unsupported("time-series functions without a timestamp column"))?;
+        let t = q(&ts);
+        let part: Vec<String> = keys.iter().map(|k| self.expr(k, &scope)).collect::<TaosResult<_>>()?;
+        let pby = if part.is_empty() { String::new() } else { format!("PARTITION BY {} ", part.join(", ")) };
+        let w = format!("({pby}ORDER BY {t})");
+        let int_arg = |e: Option<&Expr>, what: &str| -> TaosResult<i64> {
+            match e {
+                Some(Expr::Literal(Literal::Int(i))) => Ok(*i),
+                Some(Expr::Literal(Literal::Duration(d))) => d
+                    .in_precision(scope.precision)
+                    .ok_or_else(|| TaosError::new(Code::FUNC_FUNTION_ERROR, format!("Invalid {what}"))),
+                _ => Err(TaosError::new(Code::FUNC_FUNTION_ERROR, format!("Invalid function parameter: {what} must be a constant"))),
+            }
+        };
+        let mut extra = Vec::new();
+        let mut keep = Vec::new();
+        let mut cols = Vec::new();
+        let mut rows_fns = 0;
+        for (i, (e, name)) in items.iter().enumerate() {
+            let f = q(&format!("__f{i}"));
+            let k = q(&format!("__k{i}"));
+            let Expr::Function { name: fname, args, .. } = e else {
+                if is_agg(e) {
+                    return Err(TaosError::new(Code::PAR_NOT_SINGLE_GROUP, "Not a single-group group function: aggregates cannot mix with multi-row functions"));
+                }
+                cols.push(format!("{} AS {}", self.expr(e, &scope)?, q(name)));
+                continue;
+            };
+            if !is_rows_fn(e) {
+                if is_agg(e) {
+                    return Err(TaosError::new(Code::PAR_NOT_SINGLE_GROUP, "Not a single-group group function: aggregates cannot mix with multi-row functions"));
+                }
+                cols.push(format!("{} AS {}", self.expr(e, &scope)?, q(name)));
+                continue;
+            }
+            rows_fns += 1;
+            let v = match args.first() {
+                Some(a) => self.expr(a, &scope)?,
+                None => return Err(TaosError::new(Code::FUNC_FUNTION_ERROR, format!("Invalid number of parameters : {fname}"))),
+            };
+            match fname.as_str() {
+                "diff" => {
+                    let ignore_negative = int_arg(args.get(1), "ignore_negative").unwrap_or(0) != 0;
+                    extra.push(format!("({v} - lag({v}) OVER {w}) AS {f}"));
+                    keep.push(if ignore_negative { format!("{f} >= 0") } else { format!("{f} IS NOT NULL") });
+                }
+                "csum" => {
+                    extra.push(format!("sum({v}) OVER ({pby}ORDER BY {t} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS {f}"));
+                    keep.push(format!("{f} IS NOT NULL"));
+                }
+                "mavg" => {
+                    let n = int_arg(args.get(1), "window size")?.clamp(1, 1000);
+                    extra.push(format!(
+                        "avg(CAST({v} AS DOUBLE)) OVER ({pby}ORDER BY {t} ROWS BETWEEN {} PRECEDING AND CURRENT ROW) AS {f}",
+                        n - 1
+                    ));
+                    extra.push(format!("row_number() OVER {w} AS {k}"));
+                    keep.push(format!("{k} >= {n}"));
+                }
+                "derivative" => {
+                    let unit = int_arg(args.get(1), "time interval")?.max(1);
+                    let ignore_negative = int_arg(args.get(2), "ignore_negative").unwrap_or(0) != 0;
+                    extra.push(format!(
+                        "(CAST({v} AS DOUBLE) - lag(CAST({v} AS DOUBLE)) OVER {w}) / ((arrow_cast({t}, 'Int64') - lag(arrow_cast({t}, 'Int64')) OVER {w}) / {unit}.0) AS {f}"
+                    ));
+                    keep.push(if ignore_negative { format!("{f} >= 0") } else { format!("{f} IS NOT NULL") });
+                }
+                "top" | "bottom" => {
+                    let n = int_arg(args.get(1), "k")?.clamp(1, 100);
+                    let dir = if fname == "top" { "DESC" } else { "ASC" };
+                    extra.push(format!("{v} AS {f}"));
+                    extra.push(format!("row_number() OVER ({pby}ORDER BY {v} {dir} NULLS LAST, {t}) AS {k}"));
+                    keep.push(format!("{k} <= {n} AND {f} IS NOT NULL"));
+                }
+                "tail" => {
+                    let n = int_arg(args.get(1), "k")?.clamp(1, 100);
+                    let off = int_arg(args.get(2), "offset").unwrap_or(0).max(0);
+                    extra.push(format!("{v} AS {f}"));
+                    extra.push(format!("row_number() OVER ({pby}ORDER BY {t} DESC) AS {k}"));
+                    keep.push(format!("{k} > {off} AND {k} <= {}", off + n));
+                }
+                "unique" => {
+                    let mut p2 = part.clone();
+                    p2.push(v.clone());
+                    extra.push(format!("{v} AS {f}"));
+                    extra.push(format!("row_number() OVER (PARTITION BY {} ORDER BY {t}) AS {k}", p2.join(", ")));
+                    keep.push(format!("{k} = 1"));
+                }
+                "sample" => {
+                    let n = int_arg(args.get(1), "k")?.clamp(1, 1000);
+                    extra.push(format!("{v} AS {f}"));
+                    extra.push(format!("row_number() OVER ({pby}ORDER BY random()) AS {k}"));
+                    keep.push(format!("{k} <= {n}"));
+                }
+                _ => unreachable!("is_rows_fn lists the handled names"),
+            }
+            cols.push(format!("{f} AS {}", q(name)));
+        }
+        if rows_fns > 1 {
+            return Err(TaosError::new(Code::FUNC_FUNTION_ERROR, "Only one multi-row function is allowed in a query"));
+        }
+        let mut sql = format!(
+            "SELECT {} FROM (SELECT *, {} FROM {from_sql}{where_sql}) AS {} WHERE {}",
+            cols.join(", "),
+            extra.join(", "),
+            q("__x"),
+            keep.join(" AND ")
+        );
+        let mut order: Vec<String> = s
+            .order_by
+            .iter()
+            .map(|o| {
+                let e = match &o.expr {
+                    Expr::Column { table: None, name } if items.iter().any(|(_, a)| a == name) => q(name),
+                    other => self.expr(other, &scope)?,
+                };
+                Ok(format!("{e} {}", if o.asc { "ASC" } else { "DESC" }))
+            })
+            .collect::<TaosResult<_>>()?;
+        if order.is_empty() {
+            order = part.clone();
+            order.push(t.clone());
+        }
+        let _ = write!(sql, " ORDER BY {}", order.join(", "));
+        if let Some(l) = &s.limit {
+            let _ = write!(sql, " LIMIT {} OFFSET {}", l.limit.max(0), l.offset.max(0));
+        }
+        let mut out_scope = Scope { precision: scope.precision, ..Default::default() };
+        for (e, name) in &items {
+            out_scope.cols.insert(name.clone(), scope.ty(e).unwrap_or(DataType::Null));
+            out_scope.star.push(name.clone());
+        }
+        Ok((sql, None, out_scope))
     }
 
     fn tz_offset_units(&self, p: Precision) -> i64 {
@@ -1279,6 +1429,13 @@ pub const AGGREGATES: &[&str] = &[
     "leastsquares",
     "histogram",
 ];
+
+/// TDengine functions that output several rows per group.
+pub const ROWS_FUNCTIONS: &[&str] = &["diff", "csum", "mavg", "derivative", "top", "bottom", "tail", "unique", "sample"];
+
+fn is_rows_fn(e: &Expr) -> bool {
+    matches!(e, Expr::Function { name, .. } if ROWS_FUNCTIONS.contains(&name.as_str()))
+}
 
 pub fn is_agg(e: &Expr) -> bool {
     match e {
