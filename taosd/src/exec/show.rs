@@ -16,7 +16,7 @@ fn f(name: &str, ty: DataType) -> Field {
 }
 
 const SYSTEM_TABLES: &[&str] = &[
-    "ins_databases", "ins_stables", "ins_tables", "ins_users", "ins_dnodes", "ins_mnodes", "ins_vgroups", "ins_cluster",
+    "ins_tags", "ins_columns", "ins_databases", "ins_stables", "ins_tables", "ins_users", "ins_dnodes", "ins_mnodes", "ins_vgroups", "ins_cluster",
 ];
 
 impl Dnode {
@@ -73,6 +73,79 @@ impl Dnode {
                 let mut r = self.system_table("information_schema", "ins_vgroups")?;
                 r.rows.retain(|row| matches!(&row[1], Value::VarChar(d) if *d == db));
                 r
+            }
+            Show::Tags(name) => {
+                // SHOW TAGS FROM ctb: one row per tag of one child table.
+                let db = s.db_of(&name)?.to_string();
+                let mut r = self.system_table("information_schema", "ins_tags")?;
+                r.rows.retain(|row| matches!((&row[0], &row[1]), (Value::VarChar(t), Value::VarChar(d)) if *t == name.name && *d == db));
+                if r.rows.is_empty() {
+                    let info = self.mnode.read(|c| c.db(&db).cloned())?;
+                    if self.find_table(&info, &name.name).is_none() {
+                        return Err(TaosError::new(Code::PAR_TABLE_NOT_EXIST, format!("Table does not exist: {}", name.name)));
+                    }
+                }
+                r
+            }
+            Show::TableTags(name) => {
+                // SHOW TABLE TAGS FROM stb: tbname and every tag, one row per child table.
+                let db = s.db_of(&name)?.to_string();
+                let info = self.mnode.read(|c| c.db(&db).cloned())?;
+                let st = self
+                    .mnode
+                    .read(|c| c.stable(&db, &name.name).cloned())
+                    .ok_or_else(|| TaosError::new(Code::STB_NOT_EXIST, format!("STable not exist: {}", name.name)))?;
+                let mut fields = vec![f("tbname", DataType::VarChar(192))];
+                fields.extend(st.tags.iter().map(|t| f(&t.name, t.ty)));
+                let mut r = ResultRows::new(fields);
+                for vg in &info.vgroups {
+                    let v = self.vnode(vg.id)?;
+                    let m = v.shared.meta.read();
+                    for t in m.children_of(st.uid) {
+                        let mut row = vec![vc(t.name.clone())];
+                        if let TableKind::Child { tags, .. } = &t.kind {
+                            row.extend(tags.iter().cloned());
+                        }
+                        row.resize(st.tags.len() + 1, Value::Null);
+                        r.rows.push(row);
+                    }
+                }
+                r.rows.sort_by(|a, b| a[0].render().cmp(&b[0].render()));
+                r
+            }
+            Show::Variables | Show::LocalVariables => {
+                let mut r = ResultRows::new(vec![f("name", DataType::VarChar(64)), f("value", DataType::VarChar(128)), f("scope", DataType::VarChar(8))]);
+                let c = &self.config;
+                for (k, v) in [
+                    ("firstEp", c.first_ep.clone()),
+                    ("secondEp", c.second_ep.clone().unwrap_or_default()),
+                    ("fqdn", c.fqdn.clone()),
+                    ("serverPort", c.server_port.to_string()),
+                    ("dataDir", c.data_dir.display().to_string()),
+                    ("logDir", c.log_dir.display().to_string()),
+                    ("supportVnodes", c.support_vnodes.to_string()),
+                    ("timezone", c.timezone_name.clone()),
+                    ("statusInterval", c.status_interval.to_string()),
+                    ("monitor", (c.monitor as u8).to_string()),
+                    ("monitorFqdn", c.monitor_fqdn.clone().unwrap_or_default()),
+                    ("monitorPort", c.monitor_port.to_string()),
+                    ("monitorInterval", c.monitor_interval.to_string()),
+                ] {
+                    r.rows.push(vec![vc(k), vc(v), vc("server")]);
+                }
+                r
+            }
+            Show::Connections | Show::Queries | Show::Topics | Show::Consumers | Show::Subscriptions | Show::Streams(_) => {
+                // Nothing of these kinds exists yet on this dnode: the right columns, no rows.
+                let cols: &[&str] = match &show {
+                    Show::Connections => &["conn_id", "user", "app", "pid", "end_point", "login_time", "last_access"],
+                    Show::Queries => &["kill_id", "query_id", "conn_id", "app", "pid", "user", "end_point", "create_time", "exec_usec", "sql"],
+                    Show::Topics => &["topic_name", "db_name", "create_time", "sql"],
+                    Show::Consumers => &["consumer_id", "consumer_group", "client_id", "status", "topics", "up_time", "subscribe_time", "rebalance_time"],
+                    Show::Subscriptions => &["topic_name", "consumer_group", "vgroup_id", "consumer_id", "offset", "rows"],
+                    _ => &["stream_name", "create_time", "sql", "status", "source_db", "target_db", "target_table", "watermark", "trigger"],
+                };
+                ResultRows::new(cols.iter().map(|c| f(c, DataType::VarChar(64))).collect())
             }
             other => {
                 return Err(TaosError::new(Code::PAR_NOT_SUPPORTED, format!("SHOW {other:?} is not supported yet")));
@@ -360,6 +433,71 @@ impl Dnode {
                     Value::Timestamp(created),
                     vc(common::SERVER_VERSION),
                 ]);
+                r
+            }
+            ("information_schema", "ins_tags") => {
+                let mut r = ResultRows::new(vec![
+                    f("table_name", DataType::VarChar(192)),
+                    f("db_name", DataType::VarChar(64)),
+                    f("stable_name", DataType::VarChar(192)),
+                    f("tag_name", DataType::VarChar(64)),
+                    f("tag_type", DataType::VarChar(32)),
+                    f("tag_value", DataType::VarChar(16384)),
+                ]);
+                let dbs: Vec<DbInfo> = self.mnode.read(|c| c.dbs.values().cloned().collect());
+                for d in dbs {
+                    for vg in &d.vgroups {
+                        let v = self.vnode(vg.id)?;
+                        let m = v.shared.meta.read();
+                        for t in m.tables.values() {
+                            let TableKind::Child { suid, tags } = &t.kind else { continue };
+                            let Some(st) = self.mnode.read(|c| c.stable_by_uid(&d.name, *suid).cloned()) else { continue };
+                            for (i, tag) in st.tags.iter().enumerate() {
+                                let val = tags.get(i).cloned().unwrap_or(Value::Null);
+                                r.rows.push(vec![
+                                    vc(t.name.clone()),
+                                    vc(d.name.clone()),
+                                    vc(st.name.clone()),
+                                    vc(tag.name.clone()),
+                                    vc(tag.ty.sql()),
+                                    if val.is_null() { Value::Null } else { vc(val.render()) },
+                                ]);
+                            }
+                        }
+                    }
+                }
+                r.rows.sort_by(|a, b| (a[1].render(), a[0].render()).cmp(&(b[1].render(), b[0].render())));
+                r
+            }
+            ("information_schema", "ins_columns") => {
+                let mut r = ResultRows::new(vec![
+                    f("table_name", DataType::VarChar(192)),
+                    f("db_name", DataType::VarChar(64)),
+                    f("table_type", DataType::VarChar(21)),
+                    f("col_name", DataType::VarChar(64)),
+                    f("col_type", DataType::VarChar(32)),
+                    f("col_length", DataType::Int),
+                ]);
+                let dbs: Vec<DbInfo> = self.mnode.read(|c| c.dbs.values().cloned().collect());
+                for d in &dbs {
+                    let stables: Vec<_> = self.mnode.read(|c| c.stables.get(&d.name).map(|m| m.values().cloned().collect()).unwrap_or_default());
+                    for st in stables {
+                        for c in &st.columns {
+                            r.rows.push(vec![vc(st.name.clone()), vc(d.name.clone()), vc("SUPER_TABLE"), vc(c.name.clone()), vc(c.ty.sql()), Value::Int(c.ty.bytes() as i32)]);
+                        }
+                    }
+                    for vg in &d.vgroups {
+                        let v = self.vnode(vg.id)?;
+                        let m = v.shared.meta.read();
+                        for t in m.tables.values() {
+                            if let TableKind::Normal { columns, .. } = &t.kind {
+                                for c in columns {
+                                    r.rows.push(vec![vc(t.name.clone()), vc(d.name.clone()), vc("NORMAL_TABLE"), vc(c.name.clone()), vc(c.ty.sql()), Value::Int(c.ty.bytes() as i32)]);
+                                }
+                            }
+                        }
+                    }
+                }
                 r
             }
             ("information_schema", "ins_vgroups") => {

@@ -1,0 +1,27 @@
+-- SHOW statements and information_schema tables
+CREATE DATABASE sh VGROUPS 2;
+USE sh;
+CREATE STABLE st (ts TIMESTAMP, v INT, s VARCHAR(8)) TAGS (g INT, loc NCHAR(8));
+CREATE TABLE c1 USING st TAGS (1, 'sf');
+CREATE TABLE c2 USING st TAGS (2, NULL);
+CREATE TABLE nt (ts TIMESTAMP, a DOUBLE);
+SHOW TAGS FROM c1;
+SHOW TAGS FROM c2;
+SHOW TABLE TAGS FROM st;
+SHOW TAGS FROM nosuch;
+SHOW TABLE TAGS FROM nosuch;
+SELECT table_name, tag_name, tag_type, tag_value FROM information_schema.ins_tags WHERE db_name = 'sh' ORDER BY table_name, tag_name;
+SELECT table_name, table_type, col_name, col_type, col_length FROM information_schema.ins_columns WHERE db_name = 'sh' ORDER BY table_name, col_name;
+SELECT count(*) FROM information_schema.ins_tables WHERE db_name = 'sh';
+SELECT stable_name, columns, tags FROM information_schema.ins_stables WHERE db_name = 'sh';
+SELECT db_name, count(*) FROM information_schema.ins_vgroups WHERE db_name = 'sh' GROUP BY db_name;
+SELECT id, status FROM information_schema.ins_dnodes;
+SELECT role, status FROM information_schema.ins_mnodes;
+SHOW CONNECTIONS;
+SHOW QUERIES;
+SHOW TOPICS;
+SHOW CONSUMERS;
+SHOW SUBSCRIPTIONS;
+SHOW sh.STREAMS;
+SELECT * FROM information_schema.no_such_table;
+DROP DATABASE sh;
