@@ -530,7 +530,9 @@ impl<'a> Lowerer<'a> {
             let _ = write!(sql, " GROUP BY {}", group.join(", "));
         }
         if let Some(h) = &s.having {
-            let _ = write!(sql, " HAVING {}", self.expr(h, &scope)?);
+            // TDengine lets HAVING name select-list aliases; DataFusion does not.
+            let h = subst_aliases(h, &items, &scope);
+            let _ = write!(sql, " HAVING {}", self.expr(&h, &scope)?);
         }
         // ORDER BY: output aliases by name, positions, or expressions.
         let mut order = Vec::new();
@@ -1368,6 +1370,32 @@ impl<'a> Lowerer<'a> {
                 format!("{other}({d}{})", lowered.join(", "))
             }
         })
+    }
+}
+
+/// Replace references to select-list aliases (that are not also source columns) by the
+/// aliased expressions.
+fn subst_aliases(e: &Expr, items: &[(Expr, String)], scope: &Scope) -> Expr {
+    match e {
+        Expr::Column { table: None, name } if !scope.cols.contains_key(name) => items
+            .iter()
+            .find(|(_, a)| a == name)
+            .map(|(x, _)| x.clone())
+            .unwrap_or_else(|| e.clone()),
+        Expr::Binary { op, left, right } => Expr::Binary {
+            op: *op,
+            left: Box::new(subst_aliases(left, items, scope)),
+            right: Box::new(subst_aliases(right, items, scope)),
+        },
+        Expr::Unary { op, expr } => Expr::Unary { op: *op, expr: Box::new(subst_aliases(expr, items, scope)) },
+        Expr::IsNull { expr, negated } => Expr::IsNull { expr: Box::new(subst_aliases(expr, items, scope)), negated: *negated },
+        Expr::Between { expr, low, high, negated } => Expr::Between {
+            expr: Box::new(subst_aliases(expr, items, scope)),
+            low: Box::new(subst_aliases(low, items, scope)),
+            high: Box::new(subst_aliases(high, items, scope)),
+            negated: *negated,
+        },
+        other => other.clone(),
     }
 }
 
