@@ -219,6 +219,14 @@ pub async fn serve(
         tracing::info!("shutting down: no new connections; finishing in-flight requests");
         let _ = tx.send(true);
     };
+    // Small request/reply frames (WebSocket binds, REST calls) must not wait on Nagle's
+    // algorithm: without TCP_NODELAY a bind followed by an exec costs a delayed-ACK round.
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(listener, router(app)).with_graceful_shutdown(signalled);
     let mut rx2 = rx.clone();
     tokio::select! {

@@ -194,7 +194,7 @@ struct Client {
 impl Client {
     async fn connect(c: &Config, db: Option<&str>) -> Result<Client, String> {
         let url = format!("ws://{}:{}/ws", c.host, c.port);
-        let (ws, _) = tokio_tungstenite::connect_async(url.as_str())
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(url.as_str(), None, true)
             .await
             .map_err(|e| format!("connect {url}: {e}"))?;
         let mut cl = Client { ws, req_id: 0 };
