@@ -28,6 +28,8 @@ pub fn apply(plan: &FillPlan, rows: Vec<Vec<Value>>) -> TaosResult<Vec<Vec<Value
         }
     }
     let iv = plan.interval;
+    // Windows start every `sliding` (== interval without SLIDING).
+    let step = plan.sliding.max(1);
     let mut out = Vec::new();
     for (_, prow) in parts {
         let ws = |r: &Vec<Value>| r[plan.wstart].as_i64().unwrap_or(0);
@@ -36,13 +38,13 @@ pub fn apply(plan: &FillPlan, rows: Vec<Vec<Value>>) -> TaosResult<Vec<Vec<Value
         };
         let mut start = first;
         if plan.range.0 > i64::MIN && plan.range.0 < first {
-            start = first - (first - plan.range.0) / iv * iv;
+            start = first - (first - plan.range.0) / step * step;
         }
         let mut end = last;
         if plan.range.1 < i64::MAX && plan.range.1 > last {
-            end = last + (plan.range.1 - last) / iv * iv;
+            end = last + (plan.range.1 - last) / step * step;
         }
-        if (end - start) / iv > MAX_WINDOWS {
+        if (end - start) / step > MAX_WINDOWS {
             return Err(TaosError::new(
                 Code::PAR_NOT_SUPPORTED,
                 "Too many windows to fill; narrow the time range",
@@ -109,7 +111,7 @@ pub fn apply(plan: &FillPlan, rows: Vec<Vec<Value>>) -> TaosResult<Vec<Vec<Value
                 }
                 out.push(row);
             }
-            t += iv;
+            t += step;
         }
     }
     Ok(finish(plan, out))

@@ -423,29 +423,51 @@ impl<'a> Lowerer<'a> {
                 let (wstart, wend, wdur, inner) = match w {
                     Window::Interval { interval, offset, sliding, fill: f } => {
                         let iv = dur_units(interval, p)?;
-                        if let Some(sl) = sliding {
-                            if dur_units(sl, p)? != iv {
-                                return Err(unsupported("SLIDING different from INTERVAL"));
-                            }
+                        let sl = match sliding {
+                            Some(x) => dur_units(x, p)?,
+                            None => iv,
+                        };
+                        if sl > iv {
+                            return Err(TaosError::new(Code(0x2631), "sliding value no larger than the interval value"));
+                        }
+                        if iv % sl != 0 || iv / sl > 100 {
+                            return Err(unsupported("SLIDING that does not divide INTERVAL (or is below 1% of it)"));
+                        }
+                        if sl != iv && matches!(interval.unit, 'n' | 'y') {
+                            return Err(TaosError::new(Code(0x2630), "Does not support sliding when interval is natural month/year"));
                         }
                         let off = offset.as_ref().map(|o| dur_units(o, p)).transpose()?.unwrap_or(0);
-                        let bucket = if matches!(interval.unit, 'n' | 'y') {
-                            format!("date_trunc('{}', {t})", if interval.unit == 'n' { "month" } else { "year" })
-                        } else {
-                            // Day-or-longer windows start at midnight of the session zone.
-                            let tz_shift = if iv >= 86_400 * p.per_second() { self.tz_offset_units(p) } else { 0 };
-                            format!("date_bin(INTERVAL '{} nanoseconds', {t}, {})", p.to_nanos(iv), ts_lit(off - tz_shift, p))
+                        // Day-or-longer windows start at midnight of the session zone.
+                        let tz_shift = if iv >= 86_400 * p.per_second() { self.tz_offset_units(p) } else { 0 };
+                        let bucket = |shift: i64| -> String {
+                            if matches!(interval.unit, 'n' | 'y') {
+                                format!("date_trunc('{}', {t})", if interval.unit == 'n' { "month" } else { "year" })
+                            } else if shift == 0 {
+                                format!("date_bin(INTERVAL '{} nanoseconds', {t}, {})", p.to_nanos(sl), ts_lit(off - tz_shift, p))
+                            } else {
+                                format!(
+                                    "(date_bin(INTERVAL '{} nanoseconds', {t}, {}) - INTERVAL '{} nanoseconds')",
+                                    p.to_nanos(sl),
+                                    ts_lit(off - tz_shift, p),
+                                    p.to_nanos(shift)
+                                )
+                            }
                         };
                         if let Some(f) = f {
-                            fill = Some((f.clone(), iv));
+                            fill = Some((f.clone(), iv, sl));
                         }
                         let ws = q("__wstart");
-                        (
-                            ws.clone(),
-                            format!("({ws} + INTERVAL '{} nanoseconds')", p.to_nanos(iv)),
-                            format!("{iv}"),
-                            format!("SELECT *, {bucket} AS {ws} FROM {from_sql}{where_sql}"),
-                        )
+                        // With SLIDING, a row belongs to interval/sliding windows: one copy per
+                        // window, each with its start, concatenated.
+                        let copies: Vec<String> = (0..iv / sl)
+                            .map(|k| format!("SELECT *, {} AS {ws} FROM {from_sql}{where_sql}", bucket(k * sl)))
+                            .collect();
+                        let inner = if copies.len() == 1 {
+                            copies.into_iter().next().unwrap_or_default()
+                        } else {
+                            format!("SELECT * FROM ({}) AS {}", copies.join(" UNION ALL "), q("__s"))
+                        };
+                        (ws.clone(), format!("({ws} + INTERVAL '{} nanoseconds')", p.to_nanos(iv)), format!("{iv}"), inner)
                     }
                     Window::State(e) => {
                         let v = self.expr(e, &scope)?;
@@ -506,7 +528,7 @@ impl<'a> Lowerer<'a> {
         let mut roles = Vec::new();
         let mut hidden_keys = Vec::new();
         let visible = cols.len();
-        if let Some((_, _)) = &fill {
+        if let Some((_, _, _)) = &fill {
             for (e, _) in &items {
                 roles.push(role_of(e));
             }
@@ -564,7 +586,7 @@ impl<'a> Lowerer<'a> {
             }
         }
         let fill = match fill {
-            Some((f, iv)) => {
+            Some((f, iv, sl)) => {
                 let values = match &f {
                     Fill::Value(vs) => vs
                         .iter()
@@ -586,7 +608,7 @@ impl<'a> Lowerer<'a> {
                 Some(FillPlan {
                     fill: f,
                     interval: iv,
-                    sliding: iv,
+                    sliding: sl,
                     visible,
                     wstart: visible,
                     keys: hidden_keys,
