@@ -29,8 +29,8 @@ TRIM DATABASE q5;
 SELECT ts, v FROM a;
 INSERT INTO b VALUES ('2024-01-01 00:00:10.000', 21, 'again');
 SELECT ts, v, name FROM b;
--- not supported yet: clear errors
 SELECT _wstart, count(*) FROM m INTERVAL(20s) SLIDING(10s);
+-- not supported yet: clear errors
 SELECT TAGS region FROM m;
 SELECT count(*) FROM m PARTITION BY tbname SLIMIT 1;
 SELECT _wstart, count(*) FROM a EVENT_WINDOW START WITH v > 1 END WITH v < 3;
