@@ -308,8 +308,11 @@ impl<'a> Lowerer<'a> {
     }
 
     fn select(&mut self, s: &Select) -> TaosResult<(String, Option<FillPlan>, Scope)> {
-        if s.tags || s.slimit.is_some() || s.range.is_some() || s.every.is_some() {
-            return Err(unsupported("SELECT TAGS / SLIMIT / INTERP RANGE"));
+        if s.slimit.is_some() || s.range.is_some() || s.every.is_some() {
+            return Err(unsupported("SLIMIT / INTERP RANGE"));
+        }
+        if s.tags {
+            return self.select_tags(s);
         }
         let (from_sql, mut scope) = match &s.from {
             Some(f) => self.from(f)?,
@@ -637,6 +640,69 @@ impl<'a> Lowerer<'a> {
             }
         }
         Ok((sql, fill, out_scope))
+    }
+
+    /// `SELECT TAGS ...`: one row per child table, whether or not it has data, read from the
+    /// table set's tag values (no data is scanned).
+    fn select_tags(&mut self, s: &Select) -> TaosResult<(String, Option<FillPlan>, Scope)> {
+        let Some(FromItem::Table { name, alias }) = &s.from else {
+            return Err(TaosError::new(Code(0x2665), "The _TAGS pseudocolumn can only be used for subtable and supertable queries"));
+        };
+        let db = name.db.as_deref().or(self.cx.db).ok_or_else(|| TaosError::of(Code::PAR_DB_NOT_SPECIFIED))?;
+        let set = self.cx.catalog.table_set(db, &name.name)?;
+        if set.kind == TableKind::Normal {
+            return Err(TaosError::new(Code(0x2665), "The _TAGS pseudocolumn can only be used for subtable and supertable queries"));
+        }
+        let mut fields = set.tags.clone();
+        fields.push(Field::new("tbname", DataType::VarChar(192)));
+        let rows: Vec<Vec<Value>> = set
+            .members
+            .iter()
+            .map(|m| {
+                let mut r = m.tags.clone();
+                r.resize(set.tags.len(), Value::Null);
+                r.push(Value::VarChar(m.name.clone()));
+                r
+            })
+            .collect();
+        let reg = format!("__t{}", self.sources.len());
+        self.main_precision.get_or_insert(set.precision);
+        self.sources.push((reg.clone(), Registered::System { fields: fields.clone(), rows }));
+        // Lower against the tag source: its columns are the tags and tbname.
+        let mut scope = Scope { precision: set.precision, ..Default::default() };
+        for f in &fields {
+            scope.cols.insert(f.name.clone(), f.ty);
+            scope.star.push(f.name.clone());
+        }
+        let mut items = Vec::new();
+        for it in &s.projection {
+            match it {
+                SelectItem::Wildcard | SelectItem::QualifiedWildcard(_) => {
+                    for c in &scope.star {
+                        items.push(format!("{} AS {}", q(c), q(c)));
+                    }
+                }
+                SelectItem::Expr { expr, alias } => {
+                    items.push(format!("{} AS {}", self.expr(expr, &scope)?, q(&alias.clone().unwrap_or_else(|| expr_name(expr)))));
+                }
+            }
+        }
+        let mut sql = format!("SELECT {} FROM {} AS {}", items.join(", "), q(&reg), q(&alias.clone().unwrap_or_else(|| name.name.clone())));
+        if let Some(w) = &s.where_ {
+            let _ = write!(sql, " WHERE {}", self.expr(w, &scope)?);
+        }
+        if !s.order_by.is_empty() {
+            let order: Vec<String> = s
+                .order_by
+                .iter()
+                .map(|o| Ok(format!("{} {}", self.expr(&o.expr, &scope)?, if o.asc { "ASC" } else { "DESC" })))
+                .collect::<TaosResult<_>>()?;
+            let _ = write!(sql, " ORDER BY {}", order.join(", "));
+        }
+        if let Some(l) = &s.limit {
+            let _ = write!(sql, " LIMIT {} OFFSET {}", l.limit.max(0), l.offset.max(0));
+        }
+        Ok((sql, None, scope))
     }
 
     /// Multi-row time-series functions (DIFF, CSUM, MAVG, DERIVATIVE, TOP, BOTTOM, TAIL, UNIQUE,

@@ -30,8 +30,11 @@ SELECT ts, v FROM a;
 INSERT INTO b VALUES ('2024-01-01 00:00:10.000', 21, 'again');
 SELECT ts, v, name FROM b;
 SELECT _wstart, count(*) FROM m INTERVAL(20s) SLIDING(10s);
+CREATE TABLE c USING m TAGS ('north', 3);
+SELECT TAGS tbname, region, k FROM m ORDER BY tbname;
+SELECT TAGS region FROM m WHERE k >= 2 ORDER BY region;
+SELECT TAGS tbname FROM a;
 -- not supported yet: clear errors
-SELECT TAGS region FROM m;
 SELECT count(*) FROM m PARTITION BY tbname SLIMIT 1;
 SELECT _wstart, count(*) FROM a EVENT_WINDOW START WITH v > 1 END WITH v < 3;
 SELECT interp(v) FROM a RANGE('2024-01-01 00:00:00', '2024-01-01 00:00:30') EVERY(5s) FILL(LINEAR);
