@@ -5,3 +5,4 @@ pub mod flags;
 pub mod meters;
 pub mod spawn;
 pub mod sys;
+pub mod tsbs;

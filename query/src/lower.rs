@@ -338,7 +338,8 @@ impl<'a> Lowerer<'a> {
                         if matches!(name.as_str(), "first" | "last" | "last_row")
                             && matches!(args.as_slice(), [Expr::Star]) =>
                     {
-                        for c in scope.star.clone() {
+                        // Only data columns: TDengine's FIRST(*)/LAST(*) leave tags out.
+                        for c in scope.star.clone().into_iter().filter(|c| !scope.tags.contains(c)) {
                             let e = Expr::Function {
                                 name: name.clone(),
                                 args: vec![Expr::col(&c)],

@@ -11,6 +11,7 @@ SELECT first(current), last(current), last_row(phase), first(ts), last(ts) FROM 
 SELECT last_row(current) FROM d2;
 SELECT last(*) FROM d1;
 SELECT first(*) FROM d2;
+SELECT last_row(*) FROM meters;
 SELECT tbname, count(*), avg(voltage) FROM meters PARTITION BY tbname ORDER BY tbname;
 SELECT location, max(current) FROM meters GROUP BY location ORDER BY location;
 SELECT groupid, sum(voltage) AS s FROM meters GROUP BY groupid HAVING sum(voltage) > 700 ORDER BY groupid;
