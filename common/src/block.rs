@@ -12,7 +12,10 @@ pub struct Field {
 
 impl Field {
     pub fn new(name: impl Into<String>, ty: DataType) -> Field {
-        Field { name: name.into(), ty }
+        Field {
+            name: name.into(),
+            ty,
+        }
     }
 }
 
@@ -31,7 +34,10 @@ pub struct Block {
 
 impl Block {
     pub fn with_columns(n: usize) -> Block {
-        Block { columns: vec![Column::default(); n], rows: 0 }
+        Block {
+            columns: vec![Column::default(); n],
+            rows: 0,
+        }
     }
 
     pub fn from_rows(ncols: usize, rows: Vec<Vec<Value>>) -> Block {

@@ -15,9 +15,16 @@ impl CfgFile {
     /// Read `DIR/taos.cfg` (or the file itself if `path` is a file). A missing file gives an
     /// empty config: everything has a default.
     pub fn load(path: &Path) -> std::io::Result<CfgFile> {
-        let file = if path.is_dir() { path.join("taos.cfg") } else { path.to_path_buf() };
+        let file = if path.is_dir() {
+            path.join("taos.cfg")
+        } else {
+            path.to_path_buf()
+        };
         match std::fs::read_to_string(&file) {
-            Ok(text) => Ok(CfgFile { path: Some(file), ..CfgFile::parse(&text) }),
+            Ok(text) => Ok(CfgFile {
+                path: Some(file),
+                ..CfgFile::parse(&text)
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(CfgFile::default()),
             Err(e) => Err(e),
         }
@@ -35,7 +42,10 @@ impl CfgFile {
             let value = it.next().unwrap_or("").trim().to_string();
             entries.insert(key, value);
         }
-        CfgFile { path: None, entries }
+        CfgFile {
+            path: None,
+            entries,
+        }
     }
 
     /// The value of a key: environment `TAOS_<KEY>` first, then the file.
@@ -52,7 +62,8 @@ impl CfgFile {
     }
 
     pub fn set(&mut self, key: &str, value: &str) {
-        self.entries.insert(key.to_ascii_lowercase(), value.to_string());
+        self.entries
+            .insert(key.to_ascii_lowercase(), value.to_string());
     }
 }
 
@@ -70,7 +81,9 @@ mod tests {
 
     #[test]
     fn parses_key_value_lines() {
-        let c = CfgFile::parse("# comment\nfirstEp  host1:6030\n\nserverPort 7000 # trailing\ndataDir /x/y\n");
+        let c = CfgFile::parse(
+            "# comment\nfirstEp  host1:6030\n\nserverPort 7000 # trailing\ndataDir /x/y\n",
+        );
         assert_eq!(c.get("firstep").as_deref(), Some("host1:6030"));
         assert_eq!(c.get("serverPort").as_deref(), Some("7000"));
         assert_eq!(c.get("datadir").as_deref(), Some("/x/y"));

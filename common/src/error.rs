@@ -193,7 +193,10 @@ pub struct TaosError {
 
 impl TaosError {
     pub fn new(code: Code, message: impl Into<String>) -> Self {
-        TaosError { code: code.full(), message: message.into() }
+        TaosError {
+            code: code.full(),
+            message: message.into(),
+        }
     }
 
     /// An error with the code's canonical message.
@@ -234,6 +237,9 @@ mod tests {
         assert_eq!(e.short_code(), 0x2600);
         assert_eq!(e.to_string(), "[0x2600] syntax error near \"x\"");
         assert!(e.is(Code::PAR_SYNTAX_ERROR));
-        assert_eq!(TaosError::of(Code::DB_NOT_EXIST).message, "Database not exist");
+        assert_eq!(
+            TaosError::of(Code::DB_NOT_EXIST).message,
+            "Database not exist"
+        );
     }
 }

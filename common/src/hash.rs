@@ -43,7 +43,11 @@ pub fn hash_ranges(n: u32) -> Vec<(u32, u32)> {
     (0..n)
         .map(|i| {
             let begin = i * span;
-            let end = if i == n - 1 { u32::MAX as u64 } else { (i + 1) * span - 1 };
+            let end = if i == n - 1 {
+                u32::MAX as u64
+            } else {
+                (i + 1) * span - 1
+            };
             (begin as u32, end as u32)
         })
         .collect()

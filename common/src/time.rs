@@ -53,7 +53,9 @@ impl Precision {
     }
     /// Current time in this precision.
     pub fn now(self) -> i64 {
-        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         self.from_nanos(d.as_nanos() as i128)
     }
     /// Largest timestamp accepted (ns: year 2262, ms/us: ~year 2970).
@@ -104,7 +106,9 @@ impl SessionTz {
             SessionTz::Utc => 0,
             SessionTz::Fixed(s) => *s,
             SessionTz::Named(tz) => tz.offset_from_utc_datetime(&utc).fix().local_minus_utc(),
-            SessionTz::Local => chrono::Local.offset_from_utc_datetime(&utc).local_minus_utc(),
+            SessionTz::Local => chrono::Local
+                .offset_from_utc_datetime(&utc)
+                .local_minus_utc(),
         }
     }
 
@@ -128,7 +132,12 @@ impl SessionTz {
         match self {
             SessionTz::Utc => "UTC".into(),
             SessionTz::Named(t) => t.name().into(),
-            SessionTz::Fixed(s) => format!("UTC{}{:02}:{:02}", if *s < 0 { '-' } else { '+' }, s.abs() / 3600, s.abs() % 3600 / 60),
+            SessionTz::Fixed(s) => format!(
+                "UTC{}{:02}:{:02}",
+                if *s < 0 { '-' } else { '+' },
+                s.abs() / 3600,
+                s.abs() % 3600 / 60
+            ),
             SessionTz::Local => std::env::var("TZ").unwrap_or_else(|_| "localtime".into()),
         }
     }
@@ -155,7 +164,10 @@ fn parse_offset(s: &str) -> Option<i32> {
 }
 
 fn bad_ts(s: &str) -> TaosError {
-    TaosError::new(Code::PAR_WRONG_VALUE_TYPE, format!("Invalid timestamp format: '{s}'"))
+    TaosError::new(
+        Code::PAR_WRONG_VALUE_TYPE,
+        format!("Invalid timestamp format: '{s}'"),
+    )
 }
 
 /// Parse a timestamp string literal into the given precision. Accepts
@@ -168,9 +180,12 @@ pub fn parse_timestamp(s: &str, precision: Precision, tz: SessionTz) -> TaosResu
         return Err(bad_ts(s));
     }
     let num = |r: std::ops::Range<usize>| -> TaosResult<u32> {
-        t.get(r).and_then(|x| x.parse::<u32>().ok()).ok_or_else(|| bad_ts(s))
+        t.get(r)
+            .and_then(|x| x.parse::<u32>().ok())
+            .ok_or_else(|| bad_ts(s))
     };
-    let date = NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?).ok_or_else(|| bad_ts(s))?;
+    let date = NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)
+        .ok_or_else(|| bad_ts(s))?;
     let mut i = 10;
     let (mut hh, mut mm, mut ss, mut frac_ns) = (0u32, 0u32, 0u32, 0i64);
     if i < b.len() && (b[i] == b' ' || b[i] == b'T' || b[i] == b't') {
@@ -239,7 +254,8 @@ pub fn format_rfc3339(v: i64, precision: Precision, tz: SessionTz) -> String {
         return v.to_string();
     };
     let off = tz.offset_at(utc.naive_utc());
-    let fixed = FixedOffset::east_opt(off).unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset"));
+    let fixed = FixedOffset::east_opt(off)
+        .unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset"));
     let d = utc.with_timezone(&fixed);
     let frac = match precision {
         Precision::Ms => format!("{:03}", sub / 1_000_000),
@@ -249,7 +265,12 @@ pub fn format_rfc3339(v: i64, precision: Precision, tz: SessionTz) -> String {
     let offs = if off == 0 {
         "Z".to_string()
     } else {
-        format!("{}{:02}:{:02}", if off < 0 { '-' } else { '+' }, off.abs() / 3600, off.abs() % 3600 / 60)
+        format!(
+            "{}{:02}:{:02}",
+            if off < 0 { '-' } else { '+' },
+            off.abs() / 3600,
+            off.abs() % 3600 / 60
+        )
     };
     format!("{}.{frac}{offs}", d.format("%Y-%m-%dT%H:%M:%S"))
 }
@@ -266,7 +287,9 @@ impl DurationLit {
     /// Parse `10d`, `1h`, `500a`; `default_unit` is used for a bare number.
     pub fn parse(s: &str, default_unit: Option<char>) -> Option<DurationLit> {
         let s = s.trim();
-        let split = s.find(|c: char| !c.is_ascii_digit() && c != '-').unwrap_or(s.len());
+        let split = s
+            .find(|c: char| !c.is_ascii_digit() && c != '-')
+            .unwrap_or(s.len());
         let value: i64 = s[..split].parse().ok()?;
         let unit_str = &s[split..];
         let unit = if unit_str.is_empty() {
@@ -320,24 +343,48 @@ mod tests {
         let tz = SessionTz::parse("Asia/Shanghai").unwrap();
         let v = parse_timestamp("2024-01-01 08:00:00.123", Precision::Ms, tz).unwrap();
         assert_eq!(v, 1_704_067_200_123);
-        assert_eq!(format_timestamp(v, Precision::Ms, tz), "2024-01-01 08:00:00.123");
-        assert_eq!(format_rfc3339(v, Precision::Ms, tz), "2024-01-01T08:00:00.123+08:00");
+        assert_eq!(
+            format_timestamp(v, Precision::Ms, tz),
+            "2024-01-01 08:00:00.123"
+        );
+        assert_eq!(
+            format_rfc3339(v, Precision::Ms, tz),
+            "2024-01-01T08:00:00.123+08:00"
+        );
         let u = parse_timestamp("2024-01-01T00:00:00.000001Z", Precision::Us, tz).unwrap();
         assert_eq!(u, 1_704_067_200_000_001);
-        let n = parse_timestamp("2024-01-01T00:00:00+00:00", Precision::Ns, SessionTz::Utc).unwrap();
+        let n =
+            parse_timestamp("2024-01-01T00:00:00+00:00", Precision::Ns, SessionTz::Utc).unwrap();
         assert_eq!(n, 1_704_067_200_000_000_000);
         assert!(parse_timestamp("2024-13-01", Precision::Ms, tz).is_err());
         assert!(parse_timestamp("yesterday", Precision::Ms, tz).is_err());
-        assert_eq!(parse_timestamp("2024-01-01", Precision::Ms, SessionTz::Utc).unwrap(), 1_704_067_200_000);
+        assert_eq!(
+            parse_timestamp("2024-01-01", Precision::Ms, SessionTz::Utc).unwrap(),
+            1_704_067_200_000
+        );
     }
 
     #[test]
     fn zones_and_durations() {
         assert_eq!(SessionTz::parse("UTC+8"), Some(SessionTz::Fixed(8 * 3600)));
-        assert_eq!(SessionTz::parse("+05:30"), Some(SessionTz::Fixed(5 * 3600 + 1800)));
-        assert_eq!(DurationLit::parse("10d", None).unwrap().minutes(), Some(14400));
-        assert_eq!(DurationLit::parse("3650", Some('d')).unwrap().minutes(), Some(3650 * 1440));
-        assert_eq!(DurationLit::parse("1h", None).unwrap().in_precision(Precision::Us), Some(3_600_000_000));
+        assert_eq!(
+            SessionTz::parse("+05:30"),
+            Some(SessionTz::Fixed(5 * 3600 + 1800))
+        );
+        assert_eq!(
+            DurationLit::parse("10d", None).unwrap().minutes(),
+            Some(14400)
+        );
+        assert_eq!(
+            DurationLit::parse("3650", Some('d')).unwrap().minutes(),
+            Some(3650 * 1440)
+        );
+        assert_eq!(
+            DurationLit::parse("1h", None)
+                .unwrap()
+                .in_precision(Precision::Us),
+            Some(3_600_000_000)
+        );
         assert!(DurationLit::parse("1x", None).is_none());
     }
 }

@@ -90,7 +90,10 @@ impl DataType {
             DataType::SmallInt | DataType::USmallInt => 2,
             DataType::Int | DataType::UInt | DataType::Float => 4,
             DataType::BigInt | DataType::UBigInt | DataType::Double | DataType::Timestamp => 8,
-            DataType::VarChar(n) | DataType::NChar(n) | DataType::VarBinary(n) | DataType::Geometry(n) => n,
+            DataType::VarChar(n)
+            | DataType::NChar(n)
+            | DataType::VarBinary(n)
+            | DataType::Geometry(n) => n,
             DataType::Json => MAX_JSON_TAG_LEN,
         }
     }
@@ -107,7 +110,11 @@ impl DataType {
     pub fn is_var(self) -> bool {
         matches!(
             self,
-            DataType::VarChar(_) | DataType::NChar(_) | DataType::VarBinary(_) | DataType::Geometry(_) | DataType::Json
+            DataType::VarChar(_)
+                | DataType::NChar(_)
+                | DataType::VarBinary(_)
+                | DataType::Geometry(_)
+                | DataType::Json
         )
     }
 
@@ -132,7 +139,10 @@ impl DataType {
     /// Type text as it appears in `SHOW CREATE TABLE`: `VARCHAR(16)`, `INT UNSIGNED`, ...
     pub fn sql(self) -> String {
         match self {
-            DataType::VarChar(n) | DataType::NChar(n) | DataType::VarBinary(n) | DataType::Geometry(n) => {
+            DataType::VarChar(n)
+            | DataType::NChar(n)
+            | DataType::VarBinary(n)
+            | DataType::Geometry(n) => {
                 format!("{}({n})", self.name())
             }
             _ => self.name().to_string(),

@@ -67,7 +67,10 @@ impl Value {
         fn range(what: &str, v: &dyn std::fmt::Display, ty: DataType) -> TaosError {
             TaosError::new(
                 Code::PAR_WRONG_VALUE_TYPE,
-                format!("Invalid value: {v} out of range for {} column {what}", ty.name()),
+                format!(
+                    "Invalid value: {v} out of range for {} column {what}",
+                    ty.name()
+                ),
             )
         }
         fn int_of(v: &Value, ty: DataType, what: &str) -> TaosResult<i128> {
@@ -99,7 +102,10 @@ impl Value {
                     }
                 }
                 other => other.as_i64().map(|i| i as i128).ok_or_else(|| {
-                    TaosError::new(Code::PAR_WRONG_VALUE_TYPE, format!("Invalid value for {} column {what}", ty.name()))
+                    TaosError::new(
+                        Code::PAR_WRONG_VALUE_TYPE,
+                        format!("Invalid value for {} column {what}", ty.name()),
+                    )
                 }),
             }
         }
@@ -109,7 +115,9 @@ impl Value {
         macro_rules! int {
             ($variant:ident, $t:ty) => {{
                 let i = int_of(&self, ty, what)?;
-                <$t>::try_from(i).map(Value::$variant).map_err(|_| range(what, &i, ty))
+                <$t>::try_from(i)
+                    .map(Value::$variant)
+                    .map_err(|_| range(what, &i, ty))
             }};
         }
         let var_len = |len: usize, max: u32| -> TaosResult<()> {
@@ -137,10 +145,12 @@ impl Value {
                         )),
                     },
                 },
-                v => v
-                    .as_f64()
-                    .map(|f| Value::Bool(f != 0.0))
-                    .ok_or_else(|| TaosError::new(Code::PAR_WRONG_VALUE_TYPE, format!("Invalid bool value for {what}"))),
+                v => v.as_f64().map(|f| Value::Bool(f != 0.0)).ok_or_else(|| {
+                    TaosError::new(
+                        Code::PAR_WRONG_VALUE_TYPE,
+                        format!("Invalid bool value for {what}"),
+                    )
+                }),
             },
             DataType::TinyInt => int!(TinyInt, i8),
             DataType::SmallInt => int!(SmallInt, i16),
@@ -153,11 +163,19 @@ impl Value {
             DataType::Timestamp => int!(Timestamp, i64),
             DataType::Float | DataType::Double => {
                 let f = match &self {
-                    Value::VarChar(s) | Value::NChar(s) => s.trim().parse::<f64>().map_err(|_| {
-                        TaosError::new(Code::PAR_WRONG_VALUE_TYPE, format!("Invalid value '{s}' for column {what}"))
-                    })?,
+                    Value::VarChar(s) | Value::NChar(s) => {
+                        s.trim().parse::<f64>().map_err(|_| {
+                            TaosError::new(
+                                Code::PAR_WRONG_VALUE_TYPE,
+                                format!("Invalid value '{s}' for column {what}"),
+                            )
+                        })?
+                    }
                     v => v.as_f64().ok_or_else(|| {
-                        TaosError::new(Code::PAR_WRONG_VALUE_TYPE, format!("Invalid value for {} column {what}", ty.name()))
+                        TaosError::new(
+                            Code::PAR_WRONG_VALUE_TYPE,
+                            format!("Invalid value for {} column {what}", ty.name()),
+                        )
                     })?,
                 };
                 if ty == DataType::Float {
@@ -196,9 +214,13 @@ impl Value {
             DataType::Geometry(n) => {
                 let b = match self {
                     Value::Geometry(b) | Value::VarBinary(b) => b,
-                    Value::VarChar(s) | Value::NChar(s) => crate::value::wkt_to_wkb(&s).ok_or_else(|| {
-                        TaosError::new(Code::PAR_WRONG_VALUE_TYPE, format!("Invalid geometry value '{s}' for {what}"))
-                    })?,
+                    Value::VarChar(s) | Value::NChar(s) => crate::value::wkt_to_wkb(&s)
+                        .ok_or_else(|| {
+                            TaosError::new(
+                                Code::PAR_WRONG_VALUE_TYPE,
+                                format!("Invalid geometry value '{s}' for {what}"),
+                            )
+                        })?,
                     _ => {
                         return Err(TaosError::new(
                             Code::PAR_WRONG_VALUE_TYPE,
@@ -219,7 +241,10 @@ impl Value {
             Value::Float(f) => f.to_string(),
             Value::Double(f) => f.to_string(),
             Value::VarBinary(_) | Value::Geometry(_) => {
-                return Err(TaosError::new(Code::PAR_WRONG_VALUE_TYPE, format!("Invalid value for {what}")))
+                return Err(TaosError::new(
+                    Code::PAR_WRONG_VALUE_TYPE,
+                    format!("Invalid value for {what}"),
+                ))
             }
             v => v.as_i64().map(|i| i.to_string()).unwrap_or_default(),
         })
@@ -267,7 +292,11 @@ fn format_float(v: f64, digits: usize) -> String {
     if exp < -5 || exp >= digits as i32 {
         let s = format!("{:.*e}", digits.saturating_sub(1), v);
         let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
-        let m = if m.contains('.') { m.trim_end_matches('0').trim_end_matches('.') } else { m };
+        let m = if m.contains('.') {
+            m.trim_end_matches('0').trim_end_matches('.')
+        } else {
+            m
+        };
         let e: i32 = e.parse().unwrap_or(0);
         format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
     } else {
@@ -338,7 +367,11 @@ pub fn wkt_to_wkb(s: &str) -> Option<Vec<u8>> {
         }
         "POLYGON" => {
             out.extend_from_slice(&3u32.to_le_bytes());
-            let rings: Vec<&str> = inner.split(')').map(|r| r.trim().trim_start_matches(',').trim()).filter(|r| !r.is_empty()).collect();
+            let rings: Vec<&str> = inner
+                .split(')')
+                .map(|r| r.trim().trim_start_matches(',').trim())
+                .filter(|r| !r.is_empty())
+                .collect();
             out.extend_from_slice(&(rings.len() as u32).to_le_bytes());
             for r in rings {
                 let p = coords(r.strip_prefix('(')?)?;
@@ -357,14 +390,27 @@ mod tests {
 
     #[test]
     fn coerce_checks_ranges_and_lengths() {
-        assert_eq!(Value::BigInt(127).coerce(DataType::TinyInt, "c").unwrap(), Value::TinyInt(127));
+        assert_eq!(
+            Value::BigInt(127).coerce(DataType::TinyInt, "c").unwrap(),
+            Value::TinyInt(127)
+        );
         assert!(Value::BigInt(128).coerce(DataType::TinyInt, "c").is_err());
         assert!(Value::BigInt(-1).coerce(DataType::UInt, "c").is_err());
-        let e = Value::VarChar("abcdef".into()).coerce(DataType::VarChar(3), "name").unwrap_err();
+        let e = Value::VarChar("abcdef".into())
+            .coerce(DataType::VarChar(3), "name")
+            .unwrap_err();
         assert_eq!(e.short_code(), 0x2653);
         assert!(e.message.contains("name"));
-        assert_eq!(Value::VarChar("\\x0aff".into()).coerce(DataType::VarBinary(8), "b").unwrap(), Value::VarBinary(vec![10, 255]));
-        assert_eq!(Value::Double(1.5).coerce(DataType::Float, "f").unwrap(), Value::Float(1.5));
+        assert_eq!(
+            Value::VarChar("\\x0aff".into())
+                .coerce(DataType::VarBinary(8), "b")
+                .unwrap(),
+            Value::VarBinary(vec![10, 255])
+        );
+        assert_eq!(
+            Value::Double(1.5).coerce(DataType::Float, "f").unwrap(),
+            Value::Float(1.5)
+        );
         assert_eq!(wkt_to_wkb("POINT(1 2)").unwrap().len(), 21);
     }
 

@@ -18,14 +18,26 @@ pub const BLOCK_ROWS: usize = 4096;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Request {
-    Connect { user: String, password: String, db: Option<String>, tz: Option<String>, app: String },
+    Connect {
+        user: String,
+        password: String,
+        db: Option<String>,
+        tz: Option<String>,
+        app: String,
+    },
     /// Run one or more `;`-separated statements; the reply describes the last.
-    Query { sql: String },
-    Fetch { result_id: u64 },
+    Query {
+        sql: String,
+    },
+    Fetch {
+        result_id: u64,
+    },
     /// Bulk rows without SQL text (schemaless, stmt, taosX): typed values, timestamps in
     /// `precision` (converted to the database's precision by the server).
     Write(WriteRequest),
-    FreeResult { result_id: u64 },
+    FreeResult {
+        result_id: u64,
+    },
     Ping,
 }
 
@@ -57,13 +69,32 @@ pub struct WriteUsing {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Response {
-    Connected { conn_id: u64, server_version: String, cluster_id: u64, db: Option<String> },
+    Connected {
+        conn_id: u64,
+        server_version: String,
+        cluster_id: u64,
+        db: Option<String>,
+    },
     /// The request must go to another endpoint (e.g. the mnode or a vgroup leader).
-    Redirect { ep: String },
+    Redirect {
+        ep: String,
+    },
     /// A statement without a result set (DDL, INSERT).
-    Executed { affected_rows: i64, db: Option<String> },
-    ResultSet { result_id: u64, fields: Vec<Field>, precision: Precision, block: Block, completed: bool },
-    Block { block: Block, completed: bool },
+    Executed {
+        affected_rows: i64,
+        db: Option<String>,
+    },
+    ResultSet {
+        result_id: u64,
+        fields: Vec<Field>,
+        precision: Precision,
+        block: Block,
+        completed: bool,
+    },
+    Block {
+        block: Block,
+        completed: bool,
+    },
     Error(TaosError),
     Pong,
     Freed,
@@ -87,7 +118,11 @@ pub fn decode<T: for<'de> Deserialize<'de>>(frame: &[u8]) -> TaosResult<(u64, T)
     if frame.len() < 8 {
         return Err(frame_err("truncated frame"));
     }
-    let req_id = u64::from_be_bytes(frame[..8].try_into().map_err(|_| frame_err("truncated frame"))?);
+    let req_id = u64::from_be_bytes(
+        frame[..8]
+            .try_into()
+            .map_err(|_| frame_err("truncated frame"))?,
+    );
     // Same encoding as `bincode::serialize`, with a size limit so a hostile length prefix
     // cannot make the decoder allocate more than the frame could hold.
     use bincode::Options;
@@ -117,7 +152,11 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> TaosResult<Option<Ve
     Ok(Some(buf))
 }
 
-pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(w: &mut W, req_id: u64, msg: &T) -> TaosResult<()> {
+pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(
+    w: &mut W,
+    req_id: u64,
+    msg: &T,
+) -> TaosResult<()> {
     let bytes = encode(req_id, msg)?;
     w.write_all(&bytes).await?;
     Ok(())
@@ -129,7 +168,13 @@ mod tests {
 
     #[tokio::test]
     async fn frames_round_trip_and_reject_garbage() {
-        let bytes = encode(7, &Request::Query { sql: "select 1".into() }).unwrap();
+        let bytes = encode(
+            7,
+            &Request::Query {
+                sql: "select 1".into(),
+            },
+        )
+        .unwrap();
         let mut r = &bytes[..];
         let f = read_frame(&mut r).await.unwrap().unwrap();
         let (id, m): (u64, Request) = decode(&f).unwrap();
@@ -145,9 +190,32 @@ mod tests {
     #[test]
     fn garbage_frames_never_panic() {
         let valid = [
-            encode(1, &Request::Query { sql: "select * from t".into() }).unwrap(),
-            encode(2, &Request::Connect { user: "root".into(), password: "taosdata".into(), db: None, tz: None, app: "x".into() }).unwrap(),
-            encode(3, &Request::Write(WriteRequest { db: "d".into(), ..Default::default() })).unwrap(),
+            encode(
+                1,
+                &Request::Query {
+                    sql: "select * from t".into(),
+                },
+            )
+            .unwrap(),
+            encode(
+                2,
+                &Request::Connect {
+                    user: "root".into(),
+                    password: "taosdata".into(),
+                    db: None,
+                    tz: None,
+                    app: "x".into(),
+                },
+            )
+            .unwrap(),
+            encode(
+                3,
+                &Request::Write(WriteRequest {
+                    db: "d".into(),
+                    ..Default::default()
+                }),
+            )
+            .unwrap(),
         ];
         let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
         let mut next = || {

@@ -49,16 +49,21 @@ pub fn taos_error(e: DataFusionError) -> TaosError {
             Ok(t) => *t,
             Err(other) => TaosError::new(Code::INTERNAL, other.to_string()),
         },
-        DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => taos_error(*inner),
-        DataFusionError::SchemaError(s, _) => {
-            TaosError::new(Code::PAR_INVALID_COLUMN, format!("Invalid column name: {s}"))
+        DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => {
+            taos_error(*inner)
         }
+        DataFusionError::SchemaError(s, _) => TaosError::new(
+            Code::PAR_INVALID_COLUMN,
+            format!("Invalid column name: {s}"),
+        ),
         DataFusionError::Plan(m) => plan_error(&m),
         DataFusionError::SQL(e, _) => TaosError::new(Code::TSC_INVALID_OPERATION, e.to_string()),
         DataFusionError::NotImplemented(m) => {
             TaosError::new(Code::PAR_NOT_SUPPORTED, format!("Not supported: {m}"))
         }
-        DataFusionError::ArrowError(a, _) => TaosError::new(Code::FUNC_FUNTION_ERROR, a.to_string()),
+        DataFusionError::ArrowError(a, _) => {
+            TaosError::new(Code::FUNC_FUNTION_ERROR, a.to_string())
+        }
         other => TaosError::new(Code::TSC_INVALID_OPERATION, other.to_string()),
     }
 }
@@ -67,15 +72,28 @@ pub fn taos_error(e: DataFusionError) -> TaosError {
 fn plan_error(m: &str) -> TaosError {
     if let Some(rest) = m.strip_prefix("Invalid function '") {
         let name = rest.split('\'').next().unwrap_or(rest);
-        return TaosError::new(Code::PAR_INVALID_FUNCTION_NAME, format!("Invalid function name: {name}"));
+        return TaosError::new(
+            Code::PAR_INVALID_FUNCTION_NAME,
+            format!("Invalid function name: {name}"),
+        );
     }
     if m.contains("must appear in the GROUP BY clause") {
         return TaosError::of(Code::PAR_GROUPBY_LACK_EXPRESSION);
     }
-    if m.contains("No function matches") || m.contains("does not support") || m.contains("Coercion") {
-        return TaosError::new(Code::FUNC_FUNTION_ERROR, format!("Invalid function parameter: {}", m.lines().next().unwrap_or(m)));
+    if m.contains("No function matches") || m.contains("does not support") || m.contains("Coercion")
+    {
+        return TaosError::new(
+            Code::FUNC_FUNTION_ERROR,
+            format!(
+                "Invalid function parameter: {}",
+                m.lines().next().unwrap_or(m)
+            ),
+        );
     }
-    TaosError::new(Code::TSC_INVALID_OPERATION, m.lines().next().unwrap_or(m).to_string())
+    TaosError::new(
+        Code::TSC_INVALID_OPERATION,
+        m.lines().next().unwrap_or(m).to_string(),
+    )
 }
 
 impl QueryEngine {

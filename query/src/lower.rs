@@ -236,7 +236,12 @@ impl<'a> Lowerer<'a> {
             scope.cols.insert(f.name.clone(), f.ty);
         }
         scope.cols.insert("tbname".into(), DataType::VarChar(192));
-        scope.tags = set.tags.iter().map(|t| t.name.clone()).chain(std::iter::once("tbname".to_string())).collect();
+        scope.tags = set
+            .tags
+            .iter()
+            .map(|t| t.name.clone())
+            .chain(std::iter::once("tbname".to_string()))
+            .collect();
         scope.star = set.columns.iter().map(|c| c.name.clone()).collect();
         if set.kind == TableKind::Super {
             scope.star.extend(set.tags.iter().map(|t| t.name.clone()));
@@ -339,7 +344,12 @@ impl<'a> Lowerer<'a> {
                             && matches!(args.as_slice(), [Expr::Star]) =>
                     {
                         // Only data columns: TDengine's FIRST(*)/LAST(*) leave tags out.
-                        for c in scope.star.clone().into_iter().filter(|c| !scope.tags.contains(c)) {
+                        for c in scope
+                            .star
+                            .clone()
+                            .into_iter()
+                            .filter(|c| !scope.tags.contains(c))
+                        {
                             let e = Expr::Function {
                                 name: name.clone(),
                                 args: vec![Expr::col(&c)],
@@ -425,29 +435,61 @@ impl<'a> Lowerer<'a> {
                     )
                 };
                 let (wstart, wend, wdur, inner) = match w {
-                    Window::Interval { interval, offset, sliding, fill: f } => {
+                    Window::Interval {
+                        interval,
+                        offset,
+                        sliding,
+                        fill: f,
+                    } => {
                         let iv = dur_units(interval, p)?;
                         let sl = match sliding {
                             Some(x) => dur_units(x, p)?,
                             None => iv,
                         };
                         if sl > iv {
-                            return Err(TaosError::new(Code(0x2631), "sliding value no larger than the interval value"));
+                            return Err(TaosError::new(
+                                Code(0x2631),
+                                "sliding value no larger than the interval value",
+                            ));
                         }
                         if iv % sl != 0 || iv / sl > 100 {
-                            return Err(unsupported("SLIDING that does not divide INTERVAL (or is below 1% of it)"));
+                            return Err(unsupported(
+                                "SLIDING that does not divide INTERVAL (or is below 1% of it)",
+                            ));
                         }
                         if sl != iv && matches!(interval.unit, 'n' | 'y') {
-                            return Err(TaosError::new(Code(0x2630), "Does not support sliding when interval is natural month/year"));
+                            return Err(TaosError::new(
+                                Code(0x2630),
+                                "Does not support sliding when interval is natural month/year",
+                            ));
                         }
-                        let off = offset.as_ref().map(|o| dur_units(o, p)).transpose()?.unwrap_or(0);
+                        let off = offset
+                            .as_ref()
+                            .map(|o| dur_units(o, p))
+                            .transpose()?
+                            .unwrap_or(0);
                         // Day-or-longer windows start at midnight of the session zone.
-                        let tz_shift = if iv >= 86_400 * p.per_second() { self.tz_offset_units(p) } else { 0 };
+                        let tz_shift = if iv >= 86_400 * p.per_second() {
+                            self.tz_offset_units(p)
+                        } else {
+                            0
+                        };
                         let bucket = |shift: i64| -> String {
                             if matches!(interval.unit, 'n' | 'y') {
-                                format!("date_trunc('{}', {t})", if interval.unit == 'n' { "month" } else { "year" })
+                                format!(
+                                    "date_trunc('{}', {t})",
+                                    if interval.unit == 'n' {
+                                        "month"
+                                    } else {
+                                        "year"
+                                    }
+                                )
                             } else if shift == 0 {
-                                format!("date_bin(INTERVAL '{} nanoseconds', {t}, {})", p.to_nanos(sl), ts_lit(off - tz_shift, p))
+                                format!(
+                                    "date_bin(INTERVAL '{} nanoseconds', {t}, {})",
+                                    p.to_nanos(sl),
+                                    ts_lit(off - tz_shift, p)
+                                )
                             } else {
                                 format!(
                                     "(date_bin(INTERVAL '{} nanoseconds', {t}, {}) - INTERVAL '{} nanoseconds')",
@@ -464,14 +506,28 @@ impl<'a> Lowerer<'a> {
                         // With SLIDING, a row belongs to interval/sliding windows: one copy per
                         // window, each with its start, concatenated.
                         let copies: Vec<String> = (0..iv / sl)
-                            .map(|k| format!("SELECT *, {} AS {ws} FROM {from_sql}{where_sql}", bucket(k * sl)))
+                            .map(|k| {
+                                format!(
+                                    "SELECT *, {} AS {ws} FROM {from_sql}{where_sql}",
+                                    bucket(k * sl)
+                                )
+                            })
                             .collect();
                         let inner = if copies.len() == 1 {
                             copies.into_iter().next().unwrap_or_default()
                         } else {
-                            format!("SELECT * FROM ({}) AS {}", copies.join(" UNION ALL "), q("__s"))
+                            format!(
+                                "SELECT * FROM ({}) AS {}",
+                                copies.join(" UNION ALL "),
+                                q("__s")
+                            )
                         };
-                        (ws.clone(), format!("({ws} + INTERVAL '{} nanoseconds')", p.to_nanos(iv)), format!("{iv}"), inner)
+                        (
+                            ws.clone(),
+                            format!("({ws} + INTERVAL '{} nanoseconds')", p.to_nanos(iv)),
+                            format!("{iv}"),
+                            inner,
+                        )
                     }
                     Window::State(e) => {
                         let v = self.expr(e, &scope)?;
@@ -496,7 +552,16 @@ impl<'a> Lowerer<'a> {
                             "arrow_cast(floor(arrow_cast(row_number() OVER ({part_clause}ORDER BY {t}) - 1, 'Float64') / {n}), 'Int64')"
                         );
                         let (a, b, c) = spans();
-                        (a, b, c, format!("SELECT *, {id} AS {} FROM ({base}) AS {}", q("__wid"), q("__b")))
+                        (
+                            a,
+                            b,
+                            c,
+                            format!(
+                                "SELECT *, {id} AS {} FROM ({base}) AS {}",
+                                q("__wid"),
+                                q("__b")
+                            ),
+                        )
                     }
                     Window::Event { .. } => return Err(unsupported("EVENT_WINDOW")),
                 };
@@ -519,14 +584,20 @@ impl<'a> Lowerer<'a> {
         let mut cols = Vec::with_capacity(items.len());
         // With PARTITION BY tbname, tags are constant in each group: TDengine lets them be
         // selected without aggregation.
-        let by_table = keys.iter().any(|k| matches!(k, Expr::Column { name, .. } if name == "tbname"));
+        let by_table = keys
+            .iter()
+            .any(|k| matches!(k, Expr::Column { name, .. } if name == "tbname"));
         let grouped = has_agg || s.window.is_some();
         for (e, name) in &items {
             let tag_in_group = matches!(e, Expr::Column { name: c, .. } if scope.tags.contains(c) && c != "tbname")
                 && grouped
                 && by_table
                 && !keys.iter().any(|k| *k == e);
-            let sql = if tag_in_group { format!("first_value({})", self.expr(e, &scope)?) } else { self.expr(e, &scope)? };
+            let sql = if tag_in_group {
+                format!("first_value({})", self.expr(e, &scope)?)
+            } else {
+                self.expr(e, &scope)?
+            };
             cols.push(format!("{sql} AS {}", q(name)));
         }
         let mut roles = Vec::new();
@@ -632,7 +703,9 @@ impl<'a> Lowerer<'a> {
         };
         for (e, name) in &items {
             // Unknown types still make the name visible to an outer query.
-            out_scope.cols.insert(name.clone(), scope.ty(e).unwrap_or(DataType::Null));
+            out_scope
+                .cols
+                .insert(name.clone(), scope.ty(e).unwrap_or(DataType::Null));
             out_scope.star.push(name.clone());
             if Some(name) == scope.ts.as_ref()
                 || matches!(e, Expr::Column { name: n, .. } if n == "_wstart")
@@ -647,12 +720,22 @@ impl<'a> Lowerer<'a> {
     /// table set's tag values (no data is scanned).
     fn select_tags(&mut self, s: &Select) -> TaosResult<(String, Option<FillPlan>, Scope)> {
         let Some(FromItem::Table { name, alias }) = &s.from else {
-            return Err(TaosError::new(Code(0x2665), "The _TAGS pseudocolumn can only be used for subtable and supertable queries"));
+            return Err(TaosError::new(
+                Code(0x2665),
+                "The _TAGS pseudocolumn can only be used for subtable and supertable queries",
+            ));
         };
-        let db = name.db.as_deref().or(self.cx.db).ok_or_else(|| TaosError::of(Code::PAR_DB_NOT_SPECIFIED))?;
+        let db = name
+            .db
+            .as_deref()
+            .or(self.cx.db)
+            .ok_or_else(|| TaosError::of(Code::PAR_DB_NOT_SPECIFIED))?;
         let set = self.cx.catalog.table_set(db, &name.name)?;
         if set.kind == TableKind::Normal {
-            return Err(TaosError::new(Code(0x2665), "The _TAGS pseudocolumn can only be used for subtable and supertable queries"));
+            return Err(TaosError::new(
+                Code(0x2665),
+                "The _TAGS pseudocolumn can only be used for subtable and supertable queries",
+            ));
         }
         let mut fields = set.tags.clone();
         fields.push(Field::new("tbname", DataType::VarChar(192)));
@@ -668,9 +751,18 @@ impl<'a> Lowerer<'a> {
             .collect();
         let reg = format!("__t{}", self.sources.len());
         self.main_precision.get_or_insert(set.precision);
-        self.sources.push((reg.clone(), Registered::System { fields: fields.clone(), rows }));
+        self.sources.push((
+            reg.clone(),
+            Registered::System {
+                fields: fields.clone(),
+                rows,
+            },
+        ));
         // Lower against the tag source: its columns are the tags and tbname.
-        let mut scope = Scope { precision: set.precision, ..Default::default() };
+        let mut scope = Scope {
+            precision: set.precision,
+            ..Default::default()
+        };
         for f in &fields {
             scope.cols.insert(f.name.clone(), f.ty);
             scope.star.push(f.name.clone());
@@ -684,11 +776,20 @@ impl<'a> Lowerer<'a> {
                     }
                 }
                 SelectItem::Expr { expr, alias } => {
-                    items.push(format!("{} AS {}", self.expr(expr, &scope)?, q(&alias.clone().unwrap_or_else(|| expr_name(expr)))));
+                    items.push(format!(
+                        "{} AS {}",
+                        self.expr(expr, &scope)?,
+                        q(&alias.clone().unwrap_or_else(|| expr_name(expr)))
+                    ));
                 }
             }
         }
-        let mut sql = format!("SELECT {} FROM {} AS {}", items.join(", "), q(&reg), q(&alias.clone().unwrap_or_else(|| name.name.clone())));
+        let mut sql = format!(
+            "SELECT {} FROM {} AS {}",
+            items.join(", "),
+            q(&reg),
+            q(&alias.clone().unwrap_or_else(|| name.name.clone()))
+        );
         if let Some(w) = &s.where_ {
             let _ = write!(sql, " WHERE {}", self.expr(w, &scope)?);
         }
@@ -696,7 +797,13 @@ impl<'a> Lowerer<'a> {
             let order: Vec<String> = s
                 .order_by
                 .iter()
-                .map(|o| Ok(format!("{} {}", self.expr(&o.expr, &scope)?, if o.asc { "ASC" } else { "DESC" })))
+                .map(|o| {
+                    Ok(format!(
+                        "{} {}",
+                        self.expr(&o.expr, &scope)?,
+                        if o.asc { "ASC" } else { "DESC" }
+                    ))
+                })
                 .collect::<TaosResult<_>>()?;
             let _ = write!(sql, " ORDER BY {}", order.join(", "));
         }
@@ -718,18 +825,33 @@ impl<'a> Lowerer<'a> {
         items: Vec<(Expr, String)>,
         keys: &[&Expr],
     ) -> TaosResult<(String, Option<FillPlan>, Scope)> {
-        let ts = scope.ts.clone().ok_or_else(|| unsupported("time-series functions without a timestamp column"))?;
+        let ts = scope
+            .ts
+            .clone()
+            .ok_or_else(|| unsupported("time-series functions without a timestamp column"))?;
         let t = q(&ts);
-        let part: Vec<String> = keys.iter().map(|k| self.expr(k, &scope)).collect::<TaosResult<_>>()?;
-        let pby = if part.is_empty() { String::new() } else { format!("PARTITION BY {} ", part.join(", ")) };
+        let part: Vec<String> = keys
+            .iter()
+            .map(|k| self.expr(k, &scope))
+            .collect::<TaosResult<_>>()?;
+        let pby = if part.is_empty() {
+            String::new()
+        } else {
+            format!("PARTITION BY {} ", part.join(", "))
+        };
         let w = format!("({pby}ORDER BY {t})");
         let int_arg = |e: Option<&Expr>, what: &str| -> TaosResult<i64> {
             match e {
                 Some(Expr::Literal(Literal::Int(i))) => Ok(*i),
-                Some(Expr::Literal(Literal::Duration(d))) => d
-                    .in_precision(scope.precision)
-                    .ok_or_else(|| TaosError::new(Code::FUNC_FUNTION_ERROR, format!("Invalid {what}"))),
-                _ => Err(TaosError::new(Code::FUNC_FUNTION_ERROR, format!("Invalid function parameter: {what} must be a constant"))),
+                Some(Expr::Literal(Literal::Duration(d))) => {
+                    d.in_precision(scope.precision).ok_or_else(|| {
+                        TaosError::new(Code::FUNC_FUNTION_ERROR, format!("Invalid {what}"))
+                    })
+                }
+                _ => Err(TaosError::new(
+                    Code::FUNC_FUNTION_ERROR,
+                    format!("Invalid function parameter: {what} must be a constant"),
+                )),
             }
         };
         let mut extra = Vec::new();
@@ -739,7 +861,10 @@ impl<'a> Lowerer<'a> {
         for (i, (e, name)) in items.iter().enumerate() {
             let f = q(&format!("__f{i}"));
             let k = q(&format!("__k{i}"));
-            let Expr::Function { name: fname, args, .. } = e else {
+            let Expr::Function {
+                name: fname, args, ..
+            } = e
+            else {
                 if is_agg(e) {
                     return Err(TaosError::new(Code::PAR_NOT_SINGLE_GROUP, "Not a single-group group function: aggregates cannot mix with multi-row functions"));
                 }
@@ -756,13 +881,22 @@ impl<'a> Lowerer<'a> {
             rows_fns += 1;
             let v = match args.first() {
                 Some(a) => self.expr(a, &scope)?,
-                None => return Err(TaosError::new(Code::FUNC_FUNTION_ERROR, format!("Invalid number of parameters : {fname}"))),
+                None => {
+                    return Err(TaosError::new(
+                        Code::FUNC_FUNTION_ERROR,
+                        format!("Invalid number of parameters : {fname}"),
+                    ))
+                }
             };
             match fname.as_str() {
                 "diff" => {
                     let ignore_negative = int_arg(args.get(1), "ignore_negative").unwrap_or(0) != 0;
                     extra.push(format!("({v} - lag({v}) OVER {w}) AS {f}"));
-                    keep.push(if ignore_negative { format!("{f} >= 0") } else { format!("{f} IS NOT NULL") });
+                    keep.push(if ignore_negative {
+                        format!("{f} >= 0")
+                    } else {
+                        format!("{f} IS NOT NULL")
+                    });
                 }
                 "csum" => {
                     extra.push(format!("sum({v}) OVER ({pby}ORDER BY {t} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS {f}"));
@@ -783,13 +917,19 @@ impl<'a> Lowerer<'a> {
                     extra.push(format!(
                         "(CAST({v} AS DOUBLE) - lag(CAST({v} AS DOUBLE)) OVER {w}) / ((arrow_cast({t}, 'Int64') - lag(arrow_cast({t}, 'Int64')) OVER {w}) / {unit}.0) AS {f}"
                     ));
-                    keep.push(if ignore_negative { format!("{f} >= 0") } else { format!("{f} IS NOT NULL") });
+                    keep.push(if ignore_negative {
+                        format!("{f} >= 0")
+                    } else {
+                        format!("{f} IS NOT NULL")
+                    });
                 }
                 "top" | "bottom" => {
                     let n = int_arg(args.get(1), "k")?.clamp(1, 100);
                     let dir = if fname == "top" { "DESC" } else { "ASC" };
                     extra.push(format!("{v} AS {f}"));
-                    extra.push(format!("row_number() OVER ({pby}ORDER BY {v} {dir} NULLS LAST, {t}) AS {k}"));
+                    extra.push(format!(
+                        "row_number() OVER ({pby}ORDER BY {v} {dir} NULLS LAST, {t}) AS {k}"
+                    ));
                     keep.push(format!("{k} <= {n} AND {f} IS NOT NULL"));
                 }
                 "tail" => {
@@ -803,7 +943,10 @@ impl<'a> Lowerer<'a> {
                     let mut p2 = part.clone();
                     p2.push(v.clone());
                     extra.push(format!("{v} AS {f}"));
-                    extra.push(format!("row_number() OVER (PARTITION BY {} ORDER BY {t}) AS {k}", p2.join(", ")));
+                    extra.push(format!(
+                        "row_number() OVER (PARTITION BY {} ORDER BY {t}) AS {k}",
+                        p2.join(", ")
+                    ));
                     keep.push(format!("{k} = 1"));
                 }
                 "sample" => {
@@ -817,7 +960,10 @@ impl<'a> Lowerer<'a> {
             cols.push(format!("{f} AS {}", q(name)));
         }
         if rows_fns > 1 {
-            return Err(TaosError::new(Code::FUNC_FUNTION_ERROR, "Only one multi-row function is allowed in a query"));
+            return Err(TaosError::new(
+                Code::FUNC_FUNTION_ERROR,
+                "Only one multi-row function is allowed in a query",
+            ));
         }
         let mut sql = format!(
             "SELECT {} FROM (SELECT *, {} FROM {from_sql}{where_sql}) AS {} WHERE {}",
@@ -831,7 +977,9 @@ impl<'a> Lowerer<'a> {
             .iter()
             .map(|o| {
                 let e = match &o.expr {
-                    Expr::Column { table: None, name } if items.iter().any(|(_, a)| a == name) => q(name),
+                    Expr::Column { table: None, name } if items.iter().any(|(_, a)| a == name) => {
+                        q(name)
+                    }
                     other => self.expr(other, &scope)?,
                 };
                 Ok(format!("{e} {}", if o.asc { "ASC" } else { "DESC" }))
@@ -845,9 +993,14 @@ impl<'a> Lowerer<'a> {
         if let Some(l) = &s.limit {
             let _ = write!(sql, " LIMIT {} OFFSET {}", l.limit.max(0), l.offset.max(0));
         }
-        let mut out_scope = Scope { precision: scope.precision, ..Default::default() };
+        let mut out_scope = Scope {
+            precision: scope.precision,
+            ..Default::default()
+        };
         for (e, name) in &items {
-            out_scope.cols.insert(name.clone(), scope.ty(e).unwrap_or(DataType::Null));
+            out_scope
+                .cols
+                .insert(name.clone(), scope.ty(e).unwrap_or(DataType::Null));
             out_scope.star.push(name.clone());
         }
         Ok((sql, None, out_scope))
@@ -1476,9 +1629,20 @@ fn subst_aliases(e: &Expr, items: &[(Expr, String)], scope: &Scope) -> Expr {
             left: Box::new(subst_aliases(left, items, scope)),
             right: Box::new(subst_aliases(right, items, scope)),
         },
-        Expr::Unary { op, expr } => Expr::Unary { op: *op, expr: Box::new(subst_aliases(expr, items, scope)) },
-        Expr::IsNull { expr, negated } => Expr::IsNull { expr: Box::new(subst_aliases(expr, items, scope)), negated: *negated },
-        Expr::Between { expr, low, high, negated } => Expr::Between {
+        Expr::Unary { op, expr } => Expr::Unary {
+            op: *op,
+            expr: Box::new(subst_aliases(expr, items, scope)),
+        },
+        Expr::IsNull { expr, negated } => Expr::IsNull {
+            expr: Box::new(subst_aliases(expr, items, scope)),
+            negated: *negated,
+        },
+        Expr::Between {
+            expr,
+            low,
+            high,
+            negated,
+        } => Expr::Between {
             expr: Box::new(subst_aliases(expr, items, scope)),
             low: Box::new(subst_aliases(low, items, scope)),
             high: Box::new(subst_aliases(high, items, scope)),
@@ -1548,7 +1712,17 @@ pub const AGGREGATES: &[&str] = &[
 ];
 
 /// TDengine functions that output several rows per group.
-pub const ROWS_FUNCTIONS: &[&str] = &["diff", "csum", "mavg", "derivative", "top", "bottom", "tail", "unique", "sample"];
+pub const ROWS_FUNCTIONS: &[&str] = &[
+    "diff",
+    "csum",
+    "mavg",
+    "derivative",
+    "top",
+    "bottom",
+    "tail",
+    "unique",
+    "sample",
+];
 
 fn is_rows_fn(e: &Expr) -> bool {
     matches!(e, Expr::Function { name, .. } if ROWS_FUNCTIONS.contains(&name.as_str()))

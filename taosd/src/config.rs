@@ -8,9 +8,26 @@ use std::path::{Path, PathBuf};
 
 /// Keys we understand (others are TDengine keys we accept and ignore with a warning).
 const KNOWN: &[&str] = &[
-    "firstep", "secondep", "fqdn", "serverport", "datadir", "logdir", "supportvnodes", "timezone",
-    "statusinterval", "monitor", "monitorfqdn", "monitorport", "monitorinterval", "debugflag", "locale",
-    "charset", "tempdir", "numofcommitthreads", "maxsqllength", "shellactivitytimer",
+    "firstep",
+    "secondep",
+    "fqdn",
+    "serverport",
+    "datadir",
+    "logdir",
+    "supportvnodes",
+    "timezone",
+    "statusinterval",
+    "monitor",
+    "monitorfqdn",
+    "monitorport",
+    "monitorinterval",
+    "debugflag",
+    "locale",
+    "charset",
+    "tempdir",
+    "numofcommitthreads",
+    "maxsqllength",
+    "shellactivitytimer",
 ];
 
 #[derive(Debug, Clone)]
@@ -55,7 +72,9 @@ impl DnodeConfig {
         let mut warnings = Vec::new();
         for k in cfg.keys() {
             if !KNOWN.contains(&k) {
-                warnings.push(format!("unknown or unsupported configuration key ignored: {k}"));
+                warnings.push(format!(
+                    "unknown or unsupported configuration key ignored: {k}"
+                ));
             }
         }
         let num = |key: &str, default: u64, warnings: &mut Vec<String>| -> u64 {
@@ -69,9 +88,13 @@ impl DnodeConfig {
         };
         let fqdn = cfg.get("fqdn").unwrap_or_else(|| "localhost".to_string());
         let server_port = num("serverPort", 6030, &mut warnings) as u16;
-        let first_ep = cfg.get("firstEp").unwrap_or_else(|| format!("{fqdn}:{server_port}"));
+        let first_ep = cfg
+            .get("firstEp")
+            .unwrap_or_else(|| format!("{fqdn}:{server_port}"));
         let default_data = default_dir("data");
-        let cores = std::thread::available_parallelism().map(|n| n.get() as u64).unwrap_or(2);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get() as u64)
+            .unwrap_or(2);
         let tz_text = cfg.get("timezone").unwrap_or_default();
         let timezone = SessionTz::parse(&tz_text).unwrap_or_else(|| {
             warnings.push(format!("invalid timezone {tz_text}; using the local zone"));
@@ -82,8 +105,14 @@ impl DnodeConfig {
             second_ep: cfg.get("secondEp"),
             fqdn,
             server_port,
-            data_dir: cfg.get("dataDir").map(|d| PathBuf::from(d.split_whitespace().next().unwrap_or(&d))).unwrap_or(default_data),
-            log_dir: cfg.get("logDir").map(PathBuf::from).unwrap_or_else(|| default_dir("log")),
+            data_dir: cfg
+                .get("dataDir")
+                .map(|d| PathBuf::from(d.split_whitespace().next().unwrap_or(&d)))
+                .unwrap_or(default_data),
+            log_dir: cfg
+                .get("logDir")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| default_dir("log")),
             support_vnodes: num("supportVnodes", cores * 2 + 5, &mut warnings) as u32,
             timezone_name: timezone.name(),
             timezone,
@@ -133,13 +162,18 @@ impl DnodeConfig {
 
 /// `/var/lib/taos` when writable (root installs), else `~/.local/share/taos/<what>`.
 fn default_dir(what: &str) -> PathBuf {
-    let system = if what == "data" { PathBuf::from("/var/lib/taos") } else { PathBuf::from("/var/log/taos") };
-    let writable = std::fs::create_dir_all(&system).is_ok()
-        && tempfile_probe(&system);
+    let system = if what == "data" {
+        PathBuf::from("/var/lib/taos")
+    } else {
+        PathBuf::from("/var/log/taos")
+    };
+    let writable = std::fs::create_dir_all(&system).is_ok() && tempfile_probe(&system);
     if writable {
         return system;
     }
-    let home = std::env::var("HOME").map(PathBuf::from).unwrap_or_else(|_| std::env::temp_dir());
+    let home = std::env::var("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| std::env::temp_dir());
     home.join(".local/share/taos").join(what)
 }
 
@@ -156,7 +190,9 @@ mod tests {
 
     #[test]
     fn defaults_and_overrides() {
-        let c = DnodeConfig::from_cfg(&CfgFile::parse("serverPort 7100\nfqdn 127.0.0.1\nfooBar 1\ntimezone UTC\n"));
+        let c = DnodeConfig::from_cfg(&CfgFile::parse(
+            "serverPort 7100\nfqdn 127.0.0.1\nfooBar 1\ntimezone UTC\n",
+        ));
         assert_eq!(c.server_port, 7100);
         assert_eq!(c.first_ep, "127.0.0.1:7100");
         assert_eq!(c.timezone, SessionTz::Utc);

@@ -28,8 +28,12 @@ pub struct Dnode {
 
 impl Dnode {
     pub async fn open(config: DnodeConfig) -> TaosResult<Arc<Dnode>> {
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|e| TaosError::new(Code::APP_ERROR, format!("cannot create dataDir {}: {e}", config.data_dir.display())))?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            TaosError::new(
+                Code::APP_ERROR,
+                format!("cannot create dataDir {}: {e}", config.data_dir.display()),
+            )
+        })?;
         let lock = lock_data_dir(&config.data_dir)?;
         let mnode = Arc::new(Mnode::open(&config.data_dir)?);
         let dbs: Vec<DbInfo> = mnode.read(|c| c.dbs.values().cloned().collect());
@@ -43,8 +47,12 @@ impl Dnode {
             _lock: lock,
             config,
         });
-        let catalog = crate::exec::catalog::DnodeCatalog { dnode: Arc::downgrade(&dnode) };
-        let _ = dnode.query.set(taos_query::QueryEngine::new(Arc::new(catalog)));
+        let catalog = crate::exec::catalog::DnodeCatalog {
+            dnode: Arc::downgrade(&dnode),
+        };
+        let _ = dnode
+            .query
+            .set(taos_query::QueryEngine::new(Arc::new(catalog)));
         for db in &dbs {
             dnode.open_vnodes(db).await?;
         }
@@ -52,11 +60,18 @@ impl Dnode {
     }
 
     pub fn query_engine(&self) -> &taos_query::QueryEngine {
-        self.query.get_or_init(|| taos_query::QueryEngine::new(Arc::new(crate::exec::catalog::DnodeCatalog { dnode: std::sync::Weak::new() })))
+        self.query.get_or_init(|| {
+            taos_query::QueryEngine::new(Arc::new(crate::exec::catalog::DnodeCatalog {
+                dnode: std::sync::Weak::new(),
+            }))
+        })
     }
 
     pub fn vnode_dir(&self, vgid: u32) -> PathBuf {
-        self.config.data_dir.join("vnode").join(format!("vnode{vgid}"))
+        self.config
+            .data_dir
+            .join("vnode")
+            .join(format!("vnode{vgid}"))
     }
 
     /// Open (or create) a database's vnodes concurrently: each waits for its raft election and
@@ -64,8 +79,17 @@ impl Dnode {
     pub async fn open_vnodes(&self, db: &DbInfo) -> TaosResult<()> {
         let mut tasks = Vec::with_capacity(db.vgroups.len());
         for vg in &db.vgroups {
-            let (dir, id, info, mnode, ep) = (self.vnode_dir(vg.id), vg.id, db.clone(), self.mnode.clone(), self.config.endpoint());
-            tasks.push((id, tokio::spawn(async move { Vnode::open(dir, id, &info, mnode, &ep).await })));
+            let (dir, id, info, mnode, ep) = (
+                self.vnode_dir(vg.id),
+                vg.id,
+                db.clone(),
+                self.mnode.clone(),
+                self.config.endpoint(),
+            );
+            tasks.push((
+                id,
+                tokio::spawn(async move { Vnode::open(dir, id, &info, mnode, &ep).await }),
+            ));
         }
         let mut first_err = None;
         for (id, t) in tasks {
@@ -75,18 +99,22 @@ impl Dnode {
                     tracing::info!(db = %db.name, vgid = id, "vnode open");
                 }
                 Ok(Err(e)) => first_err = first_err.or(Some(e)),
-                Err(e) => first_err = first_err.or(Some(TaosError::internal(format!("vnode {id} open: {e}")))),
+                Err(e) => {
+                    first_err =
+                        first_err.or(Some(TaosError::internal(format!("vnode {id} open: {e}"))))
+                }
             }
         }
         first_err.map_or(Ok(()), Err)
     }
 
     pub fn vnode(&self, vgid: u32) -> TaosResult<Arc<Vnode>> {
-        self.vnodes
-            .read()
-            .get(&vgid)
-            .cloned()
-            .ok_or_else(|| TaosError::new(Code::SYN_NOT_LEADER, format!("vgroup {vgid} is not hosted here")))
+        self.vnodes.read().get(&vgid).cloned().ok_or_else(|| {
+            TaosError::new(
+                Code::SYN_NOT_LEADER,
+                format!("vgroup {vgid} is not hosted here"),
+            )
+        })
     }
 
     /// Close and delete the vnodes of a dropped database.
@@ -115,8 +143,12 @@ impl Dnode {
                     let precision = v.shared.options.read().precision;
                     let t = v.shared.tsdb.clone();
                     match tokio::task::spawn_blocking(move || t.expire(precision.now())).await {
-                        Ok(Ok(n)) if n > 0 => tracing::info!(vgid = v.shared.vgid, file_sets = n, "expired by KEEP"),
-                        Ok(Err(e)) => tracing::warn!(vgid = v.shared.vgid, error = %e, "KEEP expiry failed"),
+                        Ok(Ok(n)) if n > 0 => {
+                            tracing::info!(vgid = v.shared.vgid, file_sets = n, "expired by KEEP")
+                        }
+                        Ok(Err(e)) => {
+                            tracing::warn!(vgid = v.shared.vgid, error = %e, "KEEP expiry failed")
+                        }
                         _ => {}
                     }
                 }
@@ -137,13 +169,22 @@ impl Dnode {
 fn lock_data_dir(dir: &std::path::Path) -> TaosResult<std::fs::File> {
     use std::os::fd::AsRawFd;
     let path = dir.join(".running");
-    let f = std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&path)?;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)?;
     // SAFETY: flock on a valid fd owned by `f`; no memory is shared.
     let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     if rc != 0 {
         return Err(TaosError::new(
             Code::APP_ERROR,
-            format!("dataDir {} is in use by another taosd (lock {})", dir.display(), path.display()),
+            format!(
+                "dataDir {} is in use by another taosd (lock {})",
+                dir.display(),
+                path.display()
+            ),
         ));
     }
     use std::io::Write;

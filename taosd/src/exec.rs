@@ -44,14 +44,21 @@ pub struct ResultRows {
 
 impl ResultRows {
     pub fn new(fields: Vec<Field>) -> ResultRows {
-        ResultRows { fields, precision: Precision::Ms, rows: Vec::new() }
+        ResultRows {
+            fields,
+            precision: Precision::Ms,
+            rows: Vec::new(),
+        }
     }
 }
 
 impl Session {
     /// The database a name refers to: its own qualifier or the session's current one.
     pub fn db_of<'a>(&'a self, name: &'a ObjName) -> TaosResult<&'a str> {
-        name.db.as_deref().or(self.db.as_deref()).ok_or_else(|| TaosError::of(Code::PAR_DB_NOT_SPECIFIED))
+        name.db
+            .as_deref()
+            .or(self.db.as_deref())
+            .ok_or_else(|| TaosError::of(Code::PAR_DB_NOT_SPECIFIED))
     }
 }
 
@@ -65,10 +72,21 @@ impl Dnode {
         Ok(last)
     }
 
-    pub async fn execute_stmt(self: &Arc<Self>, s: &mut Session, st: Statement) -> TaosResult<Output> {
+    pub async fn execute_stmt(
+        self: &Arc<Self>,
+        s: &mut Session,
+        st: Statement,
+    ) -> TaosResult<Output> {
         use Statement as S;
         match st {
-            S::CreateDatabase { if_not_exists, name, options } => self.create_database(s, if_not_exists, &name, &options).await,
+            S::CreateDatabase {
+                if_not_exists,
+                name,
+                options,
+            } => {
+                self.create_database(s, if_not_exists, &name, &options)
+                    .await
+            }
             S::DropDatabase { if_exists, name } => self.drop_database(s, if_exists, &name).await,
             S::AlterDatabase { name, options } => self.alter_database(s, &name, &options).await,
             S::UseDatabase(name) => {
@@ -80,12 +98,25 @@ impl Dnode {
             S::FlushDatabase(name) => self.flush_database(&name).await,
             S::CompactDatabase { name, .. } => self.compact_database(&name).await,
             S::TrimDatabase { name, .. } => self.trim_database(&name).await,
-            S::CreateStable { if_not_exists, name, columns, tags, options } => {
-                self.create_stable(s, if_not_exists, &name, &columns, &tags, &options).await
+            S::CreateStable {
+                if_not_exists,
+                name,
+                columns,
+                tags,
+                options,
+            } => {
+                self.create_stable(s, if_not_exists, &name, &columns, &tags, &options)
+                    .await
             }
             S::DropStable { if_exists, name } => self.drop_stable(s, if_exists, &name).await,
-            S::CreateTable { if_not_exists, name, columns, options } => {
-                self.create_normal_table(s, if_not_exists, &name, &columns, &options).await
+            S::CreateTable {
+                if_not_exists,
+                name,
+                columns,
+                options,
+            } => {
+                self.create_normal_table(s, if_not_exists, &name, &columns, &options)
+                    .await
             }
             S::CreateSubTables(list) => self.create_sub_tables(s, list).await,
             S::DropTables(list) => self.drop_tables(s, list).await,
@@ -93,12 +124,29 @@ impl Dnode {
             S::Insert(ins) => self.insert(s, ins).await,
             S::Select(q) => self.select(s, q).await,
             S::Show(show) => self.show(s, show),
-            S::CreateUser { name, password, sysinfo, createdb } => self.create_user(s, &name, &password, sysinfo, createdb),
+            S::CreateUser {
+                name,
+                password,
+                sysinfo,
+                createdb,
+            } => self.create_user(s, &name, &password, sysinfo, createdb),
             S::AlterUser { name, change } => self.alter_user(s, &name, change),
             S::DropUser { name } => self.drop_user(s, &name),
-            S::Grant { privileges, on, user } => self.grant(s, &privileges, &on, &user, true),
-            S::Revoke { privileges, on, user } => self.grant(s, &privileges, &on, &user, false),
-            S::AlterTable { stable, name, action } => self.alter_table(s, stable, &name, action).await,
+            S::Grant {
+                privileges,
+                on,
+                user,
+            } => self.grant(s, &privileges, &on, &user, true),
+            S::Revoke {
+                privileges,
+                on,
+                user,
+            } => self.grant(s, &privileges, &on, &user, false),
+            S::AlterTable {
+                stable,
+                name,
+                action,
+            } => self.alter_table(s, stable, &name, action).await,
             S::Delete { table, where_ } => self.delete(s, &table, where_.as_ref()).await,
             other => Err(TaosError::new(
                 Code::PAR_NOT_SUPPORTED,
@@ -116,7 +164,12 @@ impl Dnode {
             c.users
                 .get(&s.user)
                 .map(|u| {
-                    let p = u.privileges.get(db).or_else(|| u.privileges.get("*")).copied().unwrap_or((false, false));
+                    let p = u
+                        .privileges
+                        .get(db)
+                        .or_else(|| u.privileges.get("*"))
+                        .copied()
+                        .unwrap_or((false, false));
                     if write {
                         p.1
                     } else {

@@ -60,14 +60,18 @@ fn main() {
     }
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TAOS_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn")),
+            tracing_subscriber::EnvFilter::try_from_env("TAOS_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn")),
         )
         .with_writer(std::io::stderr)
         .init();
     for w in &config.warnings {
         tracing::warn!("{w}");
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("taosd: cannot start runtime: {e}");
@@ -87,7 +91,12 @@ async fn run(config: DnodeConfig) -> Result<(), common::TaosError> {
     let dnode = dnode::Dnode::open(config).await?;
     let listener = tokio::net::TcpListener::bind((host.as_str(), port))
         .await
-        .map_err(|e| common::TaosError::new(common::Code::RPC_NETWORK_UNAVAIL, format!("cannot listen on {host}:{port}: {e}")))?;
+        .map_err(|e| {
+            common::TaosError::new(
+                common::Code::RPC_NETWORK_UNAVAIL,
+                format!("cannot listen on {host}:{port}: {e}"),
+            )
+        })?;
     tracing::info!(endpoint = %dnode.config.endpoint(), data_dir = %dnode.config.data_dir.display(), "taosd is ready");
     dnode.spawn_retention();
     let server = tokio::spawn(server::serve(dnode.clone(), listener));

@@ -25,16 +25,24 @@ impl Mnode {
         std::fs::create_dir_all(&dir)?;
         let path = dir.join("catalog.json");
         let catalog = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| TaosError::new(Code::FILE_CORRUPTED, format!("{}: {e}", path.display())))?,
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                TaosError::new(Code::FILE_CORRUPTED, format!("{}: {e}", path.display()))
+            })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let c = Catalog::bootstrap();
-                write_atomic(&path, &serde_json::to_vec_pretty(&c).map_err(|e| TaosError::internal(e.to_string()))?)?;
+                write_atomic(
+                    &path,
+                    &serde_json::to_vec_pretty(&c)
+                        .map_err(|e| TaosError::internal(e.to_string()))?,
+                )?;
                 c
             }
             Err(e) => return Err(e.into()),
         };
-        Ok(Mnode { path, catalog: RwLock::new(catalog) })
+        Ok(Mnode {
+            path,
+            catalog: RwLock::new(catalog),
+        })
     }
 
     pub fn read<T>(&self, f: impl FnOnce(&Catalog) -> T) -> T {
@@ -46,7 +54,8 @@ impl Mnode {
         let mut guard = self.catalog.write();
         let mut next = guard.clone();
         let out = f(&mut next)?;
-        let bytes = serde_json::to_vec_pretty(&next).map_err(|e| TaosError::internal(e.to_string()))?;
+        let bytes =
+            serde_json::to_vec_pretty(&next).map_err(|e| TaosError::internal(e.to_string()))?;
         write_atomic(&self.path, &bytes)?;
         *guard = next;
         Ok(out)

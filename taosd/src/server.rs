@@ -73,7 +73,16 @@ async fn handle(dnode: Arc<Dnode>, sock: TcpStream) -> Result<(), TaosError> {
             }
         };
         let resp = match (req, &mut session) {
-            (Request::Connect { user, password, db, tz, app }, _) => match connect(&dnode, user, password, db, tz, app) {
+            (
+                Request::Connect {
+                    user,
+                    password,
+                    db,
+                    tz,
+                    app,
+                },
+                _,
+            ) => match connect(&dnode, user, password, db, tz, app) {
                 Ok(s) => {
                     let resp = Response::Connected {
                         conn_id: s.conn_id,
@@ -87,25 +96,43 @@ async fn handle(dnode: Arc<Dnode>, sock: TcpStream) -> Result<(), TaosError> {
                 Err(e) => Response::Error(e),
             },
             (Request::Ping, _) => Response::Pong,
-            (_, None) => Response::Error(TaosError::new(Code::AUTH_FAILURE, "Authentication failure: connect first")),
+            (_, None) => Response::Error(TaosError::new(
+                Code::AUTH_FAILURE,
+                "Authentication failure: connect first",
+            )),
             (Request::Query { sql }, Some(s)) => match dnode.execute(s, &sql).await {
-                Ok(Output::Affected(n)) => Response::Executed { affected_rows: n, db: s.db.clone() },
+                Ok(Output::Affected(n)) => Response::Executed {
+                    affected_rows: n,
+                    db: s.db.clone(),
+                },
                 Ok(Output::Rows(rows)) => {
                     let fields: Vec<Field> = rows.fields;
                     let precision: Precision = rows.precision;
-                    let mut p = Pending { rows: rows.rows.into_iter(), ncols: fields.len() };
+                    let mut p = Pending {
+                        rows: rows.rows.into_iter(),
+                        ncols: fields.len(),
+                    };
                     let (block, completed) = take_block(&mut p);
                     let result_id = next_result;
                     next_result += 1;
                     if !completed {
                         results.insert(result_id, p);
                     }
-                    Response::ResultSet { result_id, fields, precision, block, completed }
+                    Response::ResultSet {
+                        result_id,
+                        fields,
+                        precision,
+                        block,
+                        completed,
+                    }
                 }
                 Err(e) => Response::Error(e),
             },
             (Request::Write(w), Some(s)) => match dnode.write(s, w).await {
-                Ok(Output::Affected(n)) => Response::Executed { affected_rows: n, db: s.db.clone() },
+                Ok(Output::Affected(n)) => Response::Executed {
+                    affected_rows: n,
+                    db: s.db.clone(),
+                },
                 Ok(Output::Rows(_)) => Response::Error(TaosError::internal("write produced rows")),
                 Err(e) => Response::Error(e),
             },
@@ -117,7 +144,10 @@ async fn handle(dnode: Arc<Dnode>, sock: TcpStream) -> Result<(), TaosError> {
                     }
                     Response::Block { block, completed }
                 }
-                None => Response::Block { block: Block::default(), completed: true },
+                None => Response::Block {
+                    block: Block::default(),
+                    completed: true,
+                },
             },
             (Request::FreeResult { result_id }, Some(_)) => {
                 results.remove(&result_id);
@@ -129,7 +159,14 @@ async fn handle(dnode: Arc<Dnode>, sock: TcpStream) -> Result<(), TaosError> {
     }
 }
 
-fn connect(dnode: &Dnode, user: String, password: String, db: Option<String>, tz: Option<String>, app: String) -> Result<Session, TaosError> {
+fn connect(
+    dnode: &Dnode,
+    user: String,
+    password: String,
+    db: Option<String>,
+    tz: Option<String>,
+    app: String,
+) -> Result<Session, TaosError> {
     let u = dnode
         .mnode
         .read(|c| c.users.get(&user).cloned())
@@ -142,7 +179,8 @@ fn connect(dnode: &Dnode, user: String, password: String, db: Option<String>, tz
         dnode.mnode.read(|c| c.db(d).map(|_| ()))?;
     }
     let tz = match tz.filter(|t| !t.is_empty()) {
-        Some(t) => SessionTz::parse(&t).ok_or_else(|| TaosError::new(Code::INVALID_PARA, format!("Invalid timezone: {t}")))?,
+        Some(t) => SessionTz::parse(&t)
+            .ok_or_else(|| TaosError::new(Code::INVALID_PARA, format!("Invalid timezone: {t}")))?,
         None => dnode.config.timezone,
     };
     Ok(Session {

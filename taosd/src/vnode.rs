@@ -14,7 +14,9 @@ use crate::mnode::catalog::DbInfo;
 use crate::mnode::dboptions::DbOptions;
 use crate::mnode::Mnode;
 use crate::vnode::meta::VnodeMeta;
-use crate::vnode::raft::{LogInner, LogStore, Network, Raft, StateMachine, VnodeRequest, VnodeResponse};
+use crate::vnode::raft::{
+    LogInner, LogStore, Network, Raft, StateMachine, VnodeRequest, VnodeResponse,
+};
 use common::{Code, TaosError, TaosResult};
 use openraft::{BasicNode, LogId, ServerState};
 use parking_lot::{Mutex, RwLock};
@@ -59,16 +61,28 @@ pub fn tsdb_options(o: &DbOptions) -> TsdbOptions {
 }
 
 pub fn wal_options(o: &DbOptions) -> WalOptions {
-    WalOptions { level: o.wal_level.max(1) as u8, fsync_period_ms: o.wal_fsync_period as u64, segment_bytes: 64 << 20 }
+    WalOptions {
+        level: o.wal_level.max(1) as u8,
+        fsync_period_ms: o.wal_fsync_period as u64,
+        segment_bytes: 64 << 20,
+    }
 }
 
 impl Vnode {
-    pub async fn open(dir: PathBuf, vgid: u32, db: &DbInfo, mnode: Arc<Mnode>, endpoint: &str) -> TaosResult<Vnode> {
+    pub async fn open(
+        dir: PathBuf,
+        vgid: u32,
+        db: &DbInfo,
+        mnode: Arc<Mnode>,
+        endpoint: &str,
+    ) -> TaosResult<Vnode> {
         std::fs::create_dir_all(&dir)?;
-        let tsdb = Tsdb::open(&dir.join("tsdb"), tsdb_options(&db.options)).map_err(|e| e.to_taos())?;
+        let tsdb =
+            Tsdb::open(&dir.join("tsdb"), tsdb_options(&db.options)).map_err(|e| e.to_taos())?;
         let mut meta = match tsdb.meta_blob() {
-            Some(b) => bincode::deserialize::<VnodeMeta>(&b)
-                .map_err(|e| TaosError::new(Code::FILE_CORRUPTED, format!("vnode {vgid} meta: {e}")))?,
+            Some(b) => bincode::deserialize::<VnodeMeta>(&b).map_err(|e| {
+                TaosError::new(Code::FILE_CORRUPTED, format!("vnode {vgid} meta: {e}"))
+            })?,
             None => VnodeMeta::new(vgid),
         };
         meta.rebuild_index();
@@ -97,26 +111,51 @@ impl Vnode {
         }
         .validate()
         .map_err(|e| TaosError::internal(format!("raft config: {e}")))?;
-        let raft = Raft::new(1, Arc::new(config), Network, LogStore { inner: log }, StateMachine { shared: shared.clone() })
+        let raft = Raft::new(
+            1,
+            Arc::new(config),
+            Network,
+            LogStore { inner: log },
+            StateMachine {
+                shared: shared.clone(),
+            },
+        )
+        .await
+        .map_err(|e| TaosError::internal(format!("raft start: {e}")))?;
+        let initialized = raft
+            .is_initialized()
             .await
-            .map_err(|e| TaosError::internal(format!("raft start: {e}")))?;
-        let initialized = raft.is_initialized().await.map_err(|e| TaosError::internal(e.to_string()))?;
+            .map_err(|e| TaosError::internal(e.to_string()))?;
         if !initialized {
             let mut members = BTreeMap::new();
-            members.insert(1u64, BasicNode { addr: endpoint.to_string() });
-            raft.initialize(members).await.map_err(|e| TaosError::internal(format!("raft init: {e}")))?;
+            members.insert(
+                1u64,
+                BasicNode {
+                    addr: endpoint.to_string(),
+                },
+            );
+            raft.initialize(members)
+                .await
+                .map_err(|e| TaosError::internal(format!("raft init: {e}")))?;
         }
         raft.wait(Some(Duration::from_secs(30)))
             .state(ServerState::Leader, "vnode leader")
             .await
-            .map_err(|e| TaosError::new(Code::SYN_RESTORING, format!("vnode {vgid} did not become leader: {e}")))?;
+            .map_err(|e| {
+                TaosError::new(
+                    Code::SYN_RESTORING,
+                    format!("vnode {vgid} did not become leader: {e}"),
+                )
+            })?;
         // Wait until everything in the WAL has been re-applied before serving reads.
         let last = raft.metrics().borrow().last_log_index;
         if let Some(last) = last {
             raft.wait(Some(Duration::from_secs(600)))
                 .applied_index_at_least(Some(last), "replay")
                 .await
-                .map_err(|e| TaosError::new(Code::SYN_RESTORING, format!("vnode {vgid} replay: {e}")))?;
+                .map_err(|e| {
+                    TaosError::new(Code::SYN_RESTORING, format!("vnode {vgid} replay: {e}"))
+                })?;
         }
         // WAL_LEVEL 1 promises an fsync every WAL_FSYNC_PERIOD even when writes stop.
         let weak = Arc::downgrade(&shared);
@@ -145,10 +184,13 @@ impl Vnode {
                 Some(e) => Err(e),
                 None => Ok(r.data),
             },
-            Err(openraft::error::RaftError::APIError(openraft::error::ClientWriteError::ForwardToLeader(_))) => {
-                Err(TaosError::of(Code::SYN_NOT_LEADER))
-            }
-            Err(e) => Err(TaosError::new(Code::SYN_NOT_LEADER, format!("vnode {}: {e}", self.shared.vgid))),
+            Err(openraft::error::RaftError::APIError(
+                openraft::error::ClientWriteError::ForwardToLeader(_),
+            )) => Err(TaosError::of(Code::SYN_NOT_LEADER)),
+            Err(e) => Err(TaosError::new(
+                Code::SYN_NOT_LEADER,
+                format!("vnode {}: {e}", self.shared.vgid),
+            )),
         }
     }
 
@@ -196,7 +238,10 @@ impl VnodeShared {
             // whatever happened in between.
             let (blob, applied) = {
                 let m = self.meta.read();
-                (bincode::serialize(&*m).map_err(|e| TaosError::internal(e.to_string()))?, m.applied)
+                (
+                    bincode::serialize(&*m).map_err(|e| TaosError::internal(e.to_string()))?,
+                    m.applied,
+                )
             };
             self.tsdb.flush(&blob).map_err(|e| e.to_taos())?;
             if let Some(applied) = applied {
@@ -236,12 +281,19 @@ impl VnodeShared {
     pub fn schema_for(&self, table: &meta::TableMeta) -> TaosResult<Arc<tsdb::Schema>> {
         use crate::vnode::meta::TableKind;
         let (id, version, columns) = match &table.kind {
-            TableKind::Normal { columns, version, .. } => (table.uid, *version, columns.clone()),
+            TableKind::Normal {
+                columns, version, ..
+            } => (table.uid, *version, columns.clone()),
             TableKind::Child { suid, .. } => {
                 let (v, cols) = self
                     .mnode
-                    .read(|c| c.stable_by_uid(&self.db, *suid).map(|s| (s.version, s.columns.clone())))
-                    .ok_or_else(|| TaosError::new(Code::STB_NOT_EXIST, format!("STable not exist: uid {suid}")))?;
+                    .read(|c| {
+                        c.stable_by_uid(&self.db, *suid)
+                            .map(|s| (s.version, s.columns.clone()))
+                    })
+                    .ok_or_else(|| {
+                        TaosError::new(Code::STB_NOT_EXIST, format!("STable not exist: uid {suid}"))
+                    })?;
                 (*suid, v, cols)
             }
         };
@@ -259,6 +311,13 @@ impl VnodeShared {
 pub fn engine_schema(version: u32, columns: &[crate::mnode::catalog::ColumnDef]) -> tsdb::Schema {
     tsdb::Schema {
         version,
-        columns: columns.iter().map(|c| tsdb::ColumnSchema { id: c.id, name: c.name.clone(), ty: c.ty }).collect(),
+        columns: columns
+            .iter()
+            .map(|c| tsdb::ColumnSchema {
+                id: c.id,
+                name: c.name.clone(),
+                ty: c.ty,
+            })
+            .collect(),
     }
 }

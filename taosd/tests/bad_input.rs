@@ -12,7 +12,8 @@ use taosc::ConnectOptions;
 
 fn raw(port: u16, bytes: &[u8]) -> Vec<u8> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
     let _ = s.write_all(bytes);
     let _ = s.shutdown(std::net::Shutdown::Write);
     let mut out = Vec::new();
@@ -26,12 +27,24 @@ fn garbage_wrong_credentials_and_hostile_frames_are_refused() {
     // Garbage and a 4 GiB length prefix: answered with an error or closed, never a crash.
     raw(server.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     raw(server.port, &[0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3]);
-    raw(server.port, &[0, 0, 0, 12, 0, 0, 0, 0, 0, 0, 0, 1, 0xEE, 0xEE, 0xEE, 0xEE]);
+    raw(
+        server.port,
+        &[0, 0, 0, 12, 0, 0, 0, 0, 0, 0, 0, 1, 0xEE, 0xEE, 0xEE, 0xEE],
+    );
     // A query before Connect is refused.
-    let frame = common::wire::encode(7, &common::wire::Request::Query { sql: "show databases".into() }).expect("encode");
+    let frame = common::wire::encode(
+        7,
+        &common::wire::Request::Query {
+            sql: "show databases".into(),
+        },
+    )
+    .expect("encode");
     let reply = raw_first_frame(server.port, &frame);
     let (_, resp): (u64, common::wire::Response) = common::wire::decode(&reply).expect("decode");
-    assert!(matches!(resp, common::wire::Response::Error(e) if e.short_code() == 0x0357), "unexpected reply");
+    assert!(
+        matches!(resp, common::wire::Response::Error(e) if e.short_code() == 0x0357),
+        "unexpected reply"
+    );
     // Wrong password and unknown user.
     let mut bad = ConnectOptions::new("127.0.0.1", server.port);
     bad.password = "wrong".into();
@@ -43,8 +56,12 @@ fn garbage_wrong_credentials_and_hostile_frames_are_refused() {
     assert_eq!(err.code & 0xFFFF, 0x0351, "{err}");
     // The server is still there and correct.
     let conn = Connection::connect(ConnectOptions::new("127.0.0.1", server.port)).expect("connect");
-    conn.exec("CREATE DATABASE IF NOT EXISTS b").expect("create");
-    let err = conn.exec("INSERT INTO b.nosuch VALUES (now, 1)").err().expect("must fail");
+    conn.exec("CREATE DATABASE IF NOT EXISTS b")
+        .expect("create");
+    let err = conn
+        .exec("INSERT INTO b.nosuch VALUES (now, 1)")
+        .err()
+        .expect("must fail");
     assert_eq!(err.code & 0xFFFF, 0x2603);
     let err = conn.exec("SELECT * FROM").err().expect("must fail");
     assert!(matches!(err.code & 0xFFFF, 0x2600 | 0x2601), "{err}");
@@ -52,7 +69,8 @@ fn garbage_wrong_credentials_and_hostile_frames_are_refused() {
 
 fn raw_first_frame(port: u16, bytes: &[u8]) -> Vec<u8> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
     s.write_all(bytes).expect("write");
     let mut len = [0u8; 4];
     s.read_exact(&mut len).expect("len");

@@ -25,8 +25,10 @@ fn grants_and_revokes_gate_reads_and_writes() {
     let server = TestServer::start();
     let root = connect(server.port, "root", "taosdata");
     root.exec("CREATE DATABASE p1").expect("db");
-    root.exec("CREATE TABLE p1.t (ts TIMESTAMP, v INT)").expect("table");
-    root.exec("INSERT INTO p1.t VALUES ('2024-01-01 00:00:00.000', 1)").expect("insert");
+    root.exec("CREATE TABLE p1.t (ts TIMESTAMP, v INT)")
+        .expect("table");
+    root.exec("INSERT INTO p1.t VALUES ('2024-01-01 00:00:00.000', 1)")
+        .expect("insert");
     root.exec("CREATE USER u1 PASS 'secret123'").expect("user");
     let u1 = connect(server.port, "u1", "secret123");
     denied(u1.exec("SELECT * FROM p1.t"));
@@ -34,14 +36,26 @@ fn grants_and_revokes_gate_reads_and_writes() {
     denied(u1.exec("CREATE DATABASE p2"));
     denied(u1.exec("CREATE USER u2 PASS 'secret123'"));
     root.exec("GRANT READ ON p1.* TO u1").expect("grant read");
-    assert_eq!(u1.query("SELECT * FROM p1.t").expect("read").collect_rows().expect("rows").len(), 1);
+    assert_eq!(
+        u1.query("SELECT * FROM p1.t")
+            .expect("read")
+            .collect_rows()
+            .expect("rows")
+            .len(),
+        1
+    );
     denied(u1.exec("INSERT INTO p1.t VALUES ('2024-01-01 00:00:01.000', 2)"));
     root.exec("GRANT WRITE ON p1.* TO u1").expect("grant write");
-    assert_eq!(u1.exec("INSERT INTO p1.t VALUES ('2024-01-01 00:00:01.000', 2)").expect("write"), 1);
+    assert_eq!(
+        u1.exec("INSERT INTO p1.t VALUES ('2024-01-01 00:00:01.000', 2)")
+            .expect("write"),
+        1
+    );
     root.exec("REVOKE ALL ON p1.* FROM u1").expect("revoke");
     denied(u1.exec("SELECT * FROM p1.t"));
     // A user may change their own password; the old one stops working.
-    u1.exec("ALTER USER u1 PASS 'another123'").expect("own password");
+    u1.exec("ALTER USER u1 PASS 'another123'")
+        .expect("own password");
     let mut o = ConnectOptions::new("127.0.0.1", server.port);
     o.user = "u1".into();
     o.password = "secret123".into();
@@ -52,5 +66,8 @@ fn grants_and_revokes_gate_reads_and_writes() {
     let mut o = ConnectOptions::new("127.0.0.1", server.port);
     o.user = "u1".into();
     o.password = "another123".into();
-    assert!(Connection::connect(o).is_err(), "a disabled user cannot log in");
+    assert!(
+        Connection::connect(o).is_err(),
+        "a disabled user cannot log in"
+    );
 }

@@ -17,7 +17,11 @@ fn connect(port: u16) -> Connection {
 }
 
 fn count(conn: &Connection, sql: &str) -> i64 {
-    let rows = conn.query(sql).expect("query").collect_rows().expect("rows");
+    let rows = conn
+        .query(sql)
+        .expect("query")
+        .collect_rows()
+        .expect("rows");
     match rows.first().and_then(|r| r.first()) {
         Some(Value::BigInt(n)) => *n,
         other => panic!("unexpected count result {other:?}"),
@@ -40,8 +44,10 @@ fn batch(t: usize, start: i64, rows: usize) -> String {
 fn kill9_during_ingest_loses_no_acknowledged_row() {
     let mut server = TestServer::start();
     let conn = connect(server.port);
-    conn.exec("CREATE DATABASE k VGROUPS 2 WAL_LEVEL 2 KEEP 36500").expect("create db");
-    conn.exec("CREATE STABLE k.m (ts TIMESTAMP, v INT, f DOUBLE) TAGS (t INT)").expect("create stable");
+    conn.exec("CREATE DATABASE k VGROUPS 2 WAL_LEVEL 2 KEEP 36500")
+        .expect("create db");
+    conn.exec("CREATE STABLE k.m (ts TIMESTAMP, v INT, f DOUBLE) TAGS (t INT)")
+        .expect("create stable");
     let acked = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let port = server.port;
@@ -76,9 +82,15 @@ fn kill9_during_ingest_loses_no_acknowledged_row() {
     server.spawn();
     let conn = connect(server.port);
     let n = count(&conn, "SELECT count(*) FROM k.m");
-    assert!(n >= acked, "acknowledged {acked} rows but only {n} survived kill -9");
+    assert!(
+        n >= acked,
+        "acknowledged {acked} rows but only {n} survived kill -9"
+    );
     // At most the one batch in flight when the server died may also have landed.
-    assert!(n <= acked + 500, "more rows ({n}) than were ever sent ({acked} + 500 in flight)");
+    assert!(
+        n <= acked + 500,
+        "more rows ({n}) than were ever sent ({acked} + 500 in flight)"
+    );
     // Rows are whole: every surviving row has its values.
     assert_eq!(count(&conn, "SELECT count(v) FROM k.m"), n);
 }
@@ -87,8 +99,10 @@ fn kill9_during_ingest_loses_no_acknowledged_row() {
 fn clean_restart_with_wal_level_1_and_flushed_files() {
     let mut server = TestServer::start();
     let conn = connect(server.port);
-    conn.exec("CREATE DATABASE k VGROUPS 2 WAL_LEVEL 1 KEEP 36500").expect("create db");
-    conn.exec("CREATE STABLE k.m (ts TIMESTAMP, v INT, f DOUBLE) TAGS (t INT)").expect("create stable");
+    conn.exec("CREATE DATABASE k VGROUPS 2 WAL_LEVEL 1 KEEP 36500")
+        .expect("create db");
+    conn.exec("CREATE STABLE k.m (ts TIMESTAMP, v INT, f DOUBLE) TAGS (t INT)")
+        .expect("create stable");
     for t in 0..3 {
         conn.exec(&batch(t, 0, 1000)).expect("insert");
     }
@@ -98,13 +112,21 @@ fn clean_restart_with_wal_level_1_and_flushed_files() {
         conn.exec(&batch(t, 1000, 1000)).expect("insert");
     }
     // Overwrite one row after the flush: the newer value must win after replay.
-    conn.exec(&format!("INSERT INTO k.d0 (ts, v) VALUES ({}, 424242)", BASE_TS + 5)).expect("overwrite");
+    conn.exec(&format!(
+        "INSERT INTO k.d0 (ts, v) VALUES ({}, 424242)",
+        BASE_TS + 5
+    ))
+    .expect("overwrite");
     drop(conn);
     server.stop();
     server.spawn();
     let conn = connect(server.port);
     assert_eq!(count(&conn, "SELECT count(*) FROM k.m"), 6000);
-    let rows = conn.query(&format!("SELECT v, f FROM k.d0 WHERE ts = {}", BASE_TS + 5)).expect("q").collect_rows().expect("rows");
+    let rows = conn
+        .query(&format!("SELECT v, f FROM k.d0 WHERE ts = {}", BASE_TS + 5))
+        .expect("q")
+        .collect_rows()
+        .expect("rows");
     assert_eq!(rows, vec![vec![Value::Int(424242), Value::Double(5.5)]]);
     // And once more through kill -9 with WAL_LEVEL 1: the WAL is written before the ack.
     for t in 0..3 {
@@ -115,7 +137,11 @@ fn clean_restart_with_wal_level_1_and_flushed_files() {
     server.spawn();
     let conn = connect(server.port);
     assert_eq!(count(&conn, "SELECT count(*) FROM k.m"), 9000);
-    let tables = conn.query("SHOW k.TABLES").expect("show").collect_rows().expect("rows");
+    let tables = conn
+        .query("SHOW k.TABLES")
+        .expect("show")
+        .collect_rows()
+        .expect("rows");
     assert_eq!(tables.len(), 3);
 }
 
@@ -127,11 +153,21 @@ fn second_taosd_on_the_same_data_dir_refuses_to_start() {
     let other_port = support::free_port();
     std::fs::write(
         cfg.join("taos.cfg"),
-        format!("fqdn 127.0.0.1\nserverPort {other_port}\ndataDir {}\n", server.data_dir().display()),
+        format!(
+            "fqdn 127.0.0.1\nserverPort {other_port}\ndataDir {}\n",
+            server.data_dir().display()
+        ),
     )
     .expect("write cfg");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_taosd")).arg("-c").arg(&cfg).output().expect("run taosd");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_taosd"))
+        .arg("-c")
+        .arg(&cfg)
+        .output()
+        .expect("run taosd");
     assert!(!out.status.success(), "second taosd must fail");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("in use by another taosd"), "unexpected error: {err}");
+    assert!(
+        err.contains("in use by another taosd"),
+        "unexpected error: {err}"
+    );
 }

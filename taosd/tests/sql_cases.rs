@@ -57,7 +57,10 @@ fn run_statement(conn: &Connection, sql: &str) -> String {
                 Ok(rows) => rows,
                 Err(e) => return format!("Error: [0x{:04X}] {}", e.code & 0xFFFF, e.message),
             };
-            let cells: Vec<Vec<String>> = rows.iter().map(|row| row.iter().map(|v| render_value(v, precision)).collect()).collect();
+            let cells: Vec<Vec<String>> = rows
+                .iter()
+                .map(|row| row.iter().map(|v| render_value(v, precision)).collect())
+                .collect();
             let mut widths: Vec<usize> = fields.iter().map(|f| f.chars().count()).collect();
             for row in &cells {
                 for (i, c) in row.iter().enumerate() {
@@ -66,11 +69,22 @@ fn run_statement(conn: &Connection, sql: &str) -> String {
                     }
                 }
             }
-            let sep = format!("+{}+", widths.iter().map(|w| "-".repeat(w + 2)).collect::<Vec<_>>().join("+"));
+            let sep = format!(
+                "+{}+",
+                widths
+                    .iter()
+                    .map(|w| "-".repeat(w + 2))
+                    .collect::<Vec<_>>()
+                    .join("+")
+            );
             let line = |vals: &[String]| {
                 format!(
                     "|{}|",
-                    vals.iter().zip(&widths).map(|(v, w)| format!(" {v:<w$} ")).collect::<Vec<_>>().join("|")
+                    vals.iter()
+                        .zip(&widths)
+                        .map(|(v, w)| format!(" {v:<w$} "))
+                        .collect::<Vec<_>>()
+                        .join("|")
                 )
             };
             let mut out = vec![sep.clone(), line(&fields), sep.clone()];
@@ -98,7 +112,9 @@ fn case_files() -> Vec<PathBuf> {
 #[test]
 fn sql_case_files() {
     let server = TestServer::start();
-    let update = std::env::var("UPDATE_RESULTS").map(|v| v == "1").unwrap_or(false);
+    let update = std::env::var("UPDATE_RESULTS")
+        .map(|v| v == "1")
+        .unwrap_or(false);
     let mut failures = Vec::new();
     let mut statements_run = 0;
     for file in case_files() {
@@ -132,7 +148,9 @@ fn sql_case_files() {
                 .enumerate()
                 .filter(|(_, (a, b))| a != b)
                 .take(5)
-                .map(|(i, (a, b))| format!("  line {}:\n    expected: {a}\n    actual:   {b}", i + 1))
+                .map(|(i, (a, b))| {
+                    format!("  line {}:\n    expected: {a}\n    actual:   {b}", i + 1)
+                })
                 .collect();
             failures.push(format!(
                 "{}: output differs ({} vs {} lines)\n{}",
@@ -143,6 +161,14 @@ fn sql_case_files() {
             ));
         }
     }
-    println!("ran {statements_run} statements from {} case files", case_files().len());
-    assert!(failures.is_empty(), "SQL case failures (rerun with UPDATE_RESULTS=1 to accept):\n{}\n--- server log:\n{}", failures.join("\n"), server.log());
+    println!(
+        "ran {statements_run} statements from {} case files",
+        case_files().len()
+    );
+    assert!(
+        failures.is_empty(),
+        "SQL case failures (rerun with UPDATE_RESULTS=1 to accept):\n{}\n--- server log:\n{}",
+        failures.join("\n"),
+        server.log()
+    );
 }

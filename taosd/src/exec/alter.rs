@@ -14,20 +14,33 @@ use taos_sql::ast::{self, AlterTableAction as A, ObjName, OptValue};
 
 /// Variable-length limits for a new or widened column/tag.
 fn check_len(c: &ast::ColumnDef, tag: bool) -> TaosResult<()> {
-    let max = if tag { MAX_VAR_TAG_LEN } else { MAX_VAR_COLUMN_LEN };
+    let max = if tag {
+        MAX_VAR_TAG_LEN
+    } else {
+        MAX_VAR_COLUMN_LEN
+    };
     let bad = match c.ty {
         DataType::VarChar(n) | DataType::VarBinary(n) | DataType::Geometry(n) => n == 0 || n > max,
         DataType::NChar(n) => n == 0 || n * 4 > max,
         DataType::Json if !tag => {
-            return Err(TaosError::new(Code::PAR_ONLY_TAG_JSON, format!("Only tag can be json type: {}", c.name)))
+            return Err(TaosError::new(
+                Code::PAR_ONLY_TAG_JSON,
+                format!("Only tag can be json type: {}", c.name),
+            ))
         }
         _ => false,
     };
     if bad {
-        return Err(TaosError::new(Code::PAR_INVALID_VAR_COLUMN_LEN, format!("Invalid column length: {} {}", c.name, c.ty.sql())));
+        return Err(TaosError::new(
+            Code::PAR_INVALID_VAR_COLUMN_LEN,
+            format!("Invalid column length: {} {}", c.name, c.ty.sql()),
+        ));
     }
     if c.name.is_empty() || c.name.len() > 64 {
-        return Err(TaosError::new(Code::PAR_INVALID_IDENTIFIER_NAME, format!("Invalid identifier name: {}", c.name)));
+        return Err(TaosError::new(
+            Code::PAR_INVALID_IDENTIFIER_NAME,
+            format!("Invalid identifier name: {}", c.name),
+        ));
     }
     Ok(())
 }
@@ -60,7 +73,13 @@ fn exists(list: &[ColumnDef], name: &str) -> bool {
 }
 
 impl Dnode {
-    pub async fn alter_table(&self, s: &Session, stable: bool, name: &ObjName, action: A) -> TaosResult<Output> {
+    pub async fn alter_table(
+        &self,
+        s: &Session,
+        stable: bool,
+        name: &ObjName,
+        action: A,
+    ) -> TaosResult<Output> {
         let db = s.db_of(name)?.to_string();
         self.check_privilege(s, &db, true)?;
         let dbinfo = self.mnode.read(|c| c.db(&db).cloned())?;
@@ -69,137 +88,251 @@ impl Dnode {
             return self.alter_stable(s, &db, &name.name, action).await;
         }
         if stable {
-            return Err(TaosError::new(Code::STB_NOT_EXIST, format!("STable not exist: {}", name.name)));
+            return Err(TaosError::new(
+                Code::STB_NOT_EXIST,
+                format!("STable not exist: {}", name.name),
+            ));
         }
-        let (vg, t) = self
-            .find_table(&dbinfo, &name.name)
-            .ok_or_else(|| TaosError::new(Code::PAR_TABLE_NOT_EXIST, format!("Table does not exist: {}", name.name)))?;
+        let (vg, t) = self.find_table(&dbinfo, &name.name).ok_or_else(|| {
+            TaosError::new(
+                Code::PAR_TABLE_NOT_EXIST,
+                format!("Table does not exist: {}", name.name),
+            )
+        })?;
         let vnode = self.vnode(vg)?;
         match (t.kind, action) {
             (TableKind::Child { suid, tags }, A::SetTags(sets)) => {
-                let st = self.mnode.read(|c| c.stable_by_uid(&db, suid).cloned()).ok_or_else(|| TaosError::of(Code::STB_NOT_EXIST))?;
-                let ctx = EvalCtx { precision: dbinfo.options.precision, tz: s.tz, db: Some(&db), user: &s.user, row: None };
+                let st = self
+                    .mnode
+                    .read(|c| c.stable_by_uid(&db, suid).cloned())
+                    .ok_or_else(|| TaosError::of(Code::STB_NOT_EXIST))?;
+                let ctx = EvalCtx {
+                    precision: dbinfo.options.precision,
+                    tz: s.tz,
+                    db: Some(&db),
+                    user: &s.user,
+                    row: None,
+                };
                 let mut tags = tags;
                 tags.resize(st.tags.len(), Value::Null);
                 for (tag, e) in &sets {
                     let i = st.tags.iter().position(|t| &t.name == tag).ok_or_else(|| {
-                        TaosError::new(Code::PAR_INVALID_TAG_NAME, format!("Invalid tag name: {tag}"))
+                        TaosError::new(
+                            Code::PAR_INVALID_TAG_NAME,
+                            format!("Invalid tag name: {tag}"),
+                        )
                     })?;
                     tags[i] = value_for(e, st.tags[i].ty, &ctx, tag)?;
                 }
-                vnode.propose(VnodeRequest::SetTags { table: name.name.clone(), tags }).await?;
+                vnode
+                    .propose(VnodeRequest::SetTags {
+                        table: name.name.clone(),
+                        tags,
+                    })
+                    .await?;
             }
             (TableKind::Child { .. }, A::Options(_)) => {}
             (TableKind::Child { .. }, _) => {
                 return Err(TaosError::new(
                     Code::PAR_NOT_SUPPORTED,
-                    format!("Cannot change the schema of child table {}: alter its super table", name.name),
+                    format!(
+                        "Cannot change the schema of child table {}: alter its super table",
+                        name.name
+                    ),
                 ))
             }
-            (TableKind::Normal { mut columns, version, mut next_col_id }, action) => {
+            (
+                TableKind::Normal {
+                    mut columns,
+                    version,
+                    mut next_col_id,
+                },
+                action,
+            ) => {
                 match action {
                     A::AddColumn(c) => {
                         check_len(&c, false)?;
                         if exists(&columns, &c.name) {
-                            return Err(TaosError::new(Code::COLUMN_ALREADY_EXIST, format!("Column already exists: {}", c.name)));
+                            return Err(TaosError::new(
+                                Code::COLUMN_ALREADY_EXIST,
+                                format!("Column already exists: {}", c.name),
+                            ));
                         }
-                        columns.push(ColumnDef { id: next_col_id, name: c.name, ty: c.ty, primary_key: false });
+                        columns.push(ColumnDef {
+                            id: next_col_id,
+                            name: c.name,
+                            ty: c.ty,
+                            primary_key: false,
+                        });
                         next_col_id += 1;
                     }
                     A::DropColumn(n) => {
                         let i = columns.iter().position(|c| c.name == n).ok_or_else(|| {
-                            TaosError::new(Code::COLUMN_NOT_EXIST, format!("Column does not exist: {n}"))
+                            TaosError::new(
+                                Code::COLUMN_NOT_EXIST,
+                                format!("Column does not exist: {n}"),
+                            )
                         })?;
                         if i == 0 {
                             return Err(TaosError::of(Code::PAR_CANNOT_DROP_PRIMARY_KEY));
                         }
                         if columns.len() <= 2 {
-                            return Err(TaosError::new(Code::PAR_INVALID_COLUMNS_NUM, "A table keeps at least two columns"));
+                            return Err(TaosError::new(
+                                Code::PAR_INVALID_COLUMNS_NUM,
+                                "A table keeps at least two columns",
+                            ));
                         }
                         columns.remove(i);
                     }
                     A::ModifyColumn(c) => {
                         check_len(&c, false)?;
-                        let col = columns.iter_mut().find(|x| x.name == c.name).ok_or_else(|| {
-                            TaosError::new(Code::COLUMN_NOT_EXIST, format!("Column does not exist: {}", c.name))
-                        })?;
+                        let col =
+                            columns
+                                .iter_mut()
+                                .find(|x| x.name == c.name)
+                                .ok_or_else(|| {
+                                    TaosError::new(
+                                        Code::COLUMN_NOT_EXIST,
+                                        format!("Column does not exist: {}", c.name),
+                                    )
+                                })?;
                         col.ty = widened(col.ty, c.ty, &c.name)?;
                     }
                     A::RenameColumn { from, to } => {
                         if exists(&columns, &to) {
-                            return Err(TaosError::new(Code::COLUMN_ALREADY_EXIST, format!("Column already exists: {to}")));
+                            return Err(TaosError::new(
+                                Code::COLUMN_ALREADY_EXIST,
+                                format!("Column already exists: {to}"),
+                            ));
                         }
                         let col = columns.iter_mut().find(|x| x.name == from).ok_or_else(|| {
-                            TaosError::new(Code::COLUMN_NOT_EXIST, format!("Column does not exist: {from}"))
+                            TaosError::new(
+                                Code::COLUMN_NOT_EXIST,
+                                format!("Column does not exist: {from}"),
+                            )
                         })?;
                         col.name = to;
                     }
                     A::Options(_) => return Ok(Output::Affected(0)),
-                    _ => return Err(TaosError::new(Code::PAR_NOT_SUPPORTED, "Normal tables have no tags")),
+                    _ => {
+                        return Err(TaosError::new(
+                            Code::PAR_NOT_SUPPORTED,
+                            "Normal tables have no tags",
+                        ))
+                    }
                 }
                 vnode
-                    .propose(VnodeRequest::AlterNormal { table: name.name.clone(), columns, version: version + 1, next_col_id })
+                    .propose(VnodeRequest::AlterNormal {
+                        table: name.name.clone(),
+                        columns,
+                        version: version + 1,
+                        next_col_id,
+                    })
                     .await?;
             }
         }
         Ok(Output::Affected(0))
     }
 
-    async fn alter_stable(&self, _s: &Session, db: &str, name: &str, action: A) -> TaosResult<Output> {
+    async fn alter_stable(
+        &self,
+        _s: &Session,
+        db: &str,
+        name: &str,
+        action: A,
+    ) -> TaosResult<Output> {
         let mut drop_tag_at = None;
         let st: StableInfo = self.mnode.mutate(|c| {
             let st = c
                 .stables
                 .get_mut(db)
                 .and_then(|m| m.get_mut(name))
-                .ok_or_else(|| TaosError::new(Code::STB_NOT_EXIST, format!("STable not exist: {name}")))?;
+                .ok_or_else(|| {
+                    TaosError::new(Code::STB_NOT_EXIST, format!("STable not exist: {name}"))
+                })?;
             let taken = |st: &StableInfo, n: &str| exists(&st.columns, n) || exists(&st.tags, n);
             match &action {
                 A::AddColumn(col) => {
                     check_len(col, false)?;
                     if taken(st, &col.name) {
-                        return Err(TaosError::new(Code::COLUMN_ALREADY_EXIST, format!("Column already exists: {}", col.name)));
+                        return Err(TaosError::new(
+                            Code::COLUMN_ALREADY_EXIST,
+                            format!("Column already exists: {}", col.name),
+                        ));
                     }
                     if st.columns.len() + st.tags.len() >= 4096 {
                         return Err(TaosError::of(Code::PAR_INVALID_COLUMNS_NUM_TOO_MANY));
                     }
-                    st.columns.push(ColumnDef { id: st.next_col_id, name: col.name.clone(), ty: col.ty, primary_key: false });
+                    st.columns.push(ColumnDef {
+                        id: st.next_col_id,
+                        name: col.name.clone(),
+                        ty: col.ty,
+                        primary_key: false,
+                    });
                     st.next_col_id += 1;
                     st.version += 1;
                 }
                 A::DropColumn(n) => {
-                    let i = st.columns.iter().position(|c| &c.name == n).ok_or_else(|| {
-                        TaosError::new(Code::COLUMN_NOT_EXIST, format!("Column does not exist: {n}"))
-                    })?;
+                    let i = st
+                        .columns
+                        .iter()
+                        .position(|c| &c.name == n)
+                        .ok_or_else(|| {
+                            TaosError::new(
+                                Code::COLUMN_NOT_EXIST,
+                                format!("Column does not exist: {n}"),
+                            )
+                        })?;
                     if i == 0 {
                         return Err(TaosError::of(Code::PAR_CANNOT_DROP_PRIMARY_KEY));
                     }
                     if st.columns.len() <= 2 {
-                        return Err(TaosError::new(Code::PAR_INVALID_COLUMNS_NUM, "A super table keeps at least two columns"));
+                        return Err(TaosError::new(
+                            Code::PAR_INVALID_COLUMNS_NUM,
+                            "A super table keeps at least two columns",
+                        ));
                     }
                     st.columns.remove(i);
                     st.version += 1;
                 }
                 A::ModifyColumn(col) => {
                     check_len(col, false)?;
-                    let x = st.columns.iter_mut().find(|x| x.name == col.name).ok_or_else(|| {
-                        TaosError::new(Code::COLUMN_NOT_EXIST, format!("Column does not exist: {}", col.name))
-                    })?;
+                    let x = st
+                        .columns
+                        .iter_mut()
+                        .find(|x| x.name == col.name)
+                        .ok_or_else(|| {
+                            TaosError::new(
+                                Code::COLUMN_NOT_EXIST,
+                                format!("Column does not exist: {}", col.name),
+                            )
+                        })?;
                     x.ty = widened(x.ty, col.ty, &col.name)?;
                     st.version += 1;
                 }
                 A::AddTag(t) => {
                     check_len(t, true)?;
                     if taken(st, &t.name) {
-                        return Err(TaosError::new(Code::TAG_ALREADY_EXIST, format!("Tag already exists: {}", t.name)));
+                        return Err(TaosError::new(
+                            Code::TAG_ALREADY_EXIST,
+                            format!("Tag already exists: {}", t.name),
+                        ));
                     }
                     if st.tags.len() >= 128 {
-                        return Err(TaosError::new(Code::PAR_INVALID_TAGS_NUM, "Invalid number of tag columns: at most 128"));
+                        return Err(TaosError::new(
+                            Code::PAR_INVALID_TAGS_NUM,
+                            "Invalid number of tag columns: at most 128",
+                        ));
                     }
                     if t.ty == DataType::Json || st.tags.iter().any(|x| x.ty == DataType::Json) {
                         return Err(TaosError::of(Code::PAR_ONLY_ONE_JSON_TAG));
                     }
-                    st.tags.push(ColumnDef { id: st.next_col_id, name: t.name.clone(), ty: t.ty, primary_key: false });
+                    st.tags.push(ColumnDef {
+                        id: st.next_col_id,
+                        name: t.name.clone(),
+                        ty: t.ty,
+                        primary_key: false,
+                    });
                     st.next_col_id += 1;
                 }
                 A::DropTag(n) => {
@@ -207,32 +340,58 @@ impl Dnode {
                         TaosError::new(Code::TAG_NOT_EXIST, format!("Tag does not exist: {n}"))
                     })?;
                     if st.tags.len() <= 1 {
-                        return Err(TaosError::new(Code::PAR_INVALID_TAGS_NUM, "A super table keeps at least one tag"));
+                        return Err(TaosError::new(
+                            Code::PAR_INVALID_TAGS_NUM,
+                            "A super table keeps at least one tag",
+                        ));
                     }
                     st.tags.remove(i);
                     drop_tag_at = Some(i);
                 }
                 A::ModifyTag(t) => {
                     check_len(t, true)?;
-                    let x = st.tags.iter_mut().find(|x| x.name == t.name).ok_or_else(|| {
-                        TaosError::new(Code::TAG_NOT_EXIST, format!("Tag does not exist: {}", t.name))
-                    })?;
+                    let x = st
+                        .tags
+                        .iter_mut()
+                        .find(|x| x.name == t.name)
+                        .ok_or_else(|| {
+                            TaosError::new(
+                                Code::TAG_NOT_EXIST,
+                                format!("Tag does not exist: {}", t.name),
+                            )
+                        })?;
                     x.ty = widened(x.ty, t.ty, &t.name)?;
                 }
                 A::RenameTag { from, to } => {
                     if taken(st, to) {
-                        return Err(TaosError::new(Code::TAG_ALREADY_EXIST, format!("Tag already exists: {to}")));
+                        return Err(TaosError::new(
+                            Code::TAG_ALREADY_EXIST,
+                            format!("Tag already exists: {to}"),
+                        ));
                     }
-                    let x = st.tags.iter_mut().find(|x| &x.name == from).ok_or_else(|| {
-                        TaosError::new(Code::TAG_NOT_EXIST, format!("Tag does not exist: {from}"))
-                    })?;
+                    let x = st
+                        .tags
+                        .iter_mut()
+                        .find(|x| &x.name == from)
+                        .ok_or_else(|| {
+                            TaosError::new(
+                                Code::TAG_NOT_EXIST,
+                                format!("Tag does not exist: {from}"),
+                            )
+                        })?;
                     x.name = to.clone();
                 }
                 A::RenameColumn { .. } => {
-                    return Err(TaosError::new(Code::PAR_NOT_SUPPORTED, "Columns of a super table cannot be renamed; tags can"))
+                    return Err(TaosError::new(
+                        Code::PAR_NOT_SUPPORTED,
+                        "Columns of a super table cannot be renamed; tags can",
+                    ))
                 }
                 A::SetTags(_) => {
-                    return Err(TaosError::new(Code::PAR_NOT_SUPPORTED, "SET TAG applies to a child table"))
+                    return Err(TaosError::new(
+                        Code::PAR_NOT_SUPPORTED,
+                        "SET TAG applies to a child table",
+                    ))
                 }
                 A::Options(opts) => {
                     for o in opts {
@@ -250,7 +409,12 @@ impl Dnode {
         if let Some(index) = drop_tag_at {
             let dbinfo = self.mnode.read(|c| c.db(db).cloned())?;
             for vg in &dbinfo.vgroups {
-                self.vnode(vg.id)?.propose(VnodeRequest::DropTag { suid: st.uid, index }).await?;
+                self.vnode(vg.id)?
+                    .propose(VnodeRequest::DropTag {
+                        suid: st.uid,
+                        index,
+                    })
+                    .await?;
             }
         }
         Ok(Output::Affected(0))

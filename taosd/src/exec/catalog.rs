@@ -16,7 +16,9 @@ pub struct DnodeCatalog {
 
 impl DnodeCatalog {
     fn dnode(&self) -> TaosResult<Arc<Dnode>> {
-        self.dnode.upgrade().ok_or_else(|| TaosError::internal("dnode is shutting down"))
+        self.dnode
+            .upgrade()
+            .ok_or_else(|| TaosError::internal("dnode is shutting down"))
     }
 }
 
@@ -26,7 +28,11 @@ impl Catalog for DnodeCatalog {
         let d = self.dnode()?;
         let info = d.mnode.read(|c| c.db(db).cloned())?;
         let precision = info.options.precision;
-        let fields = |cols: &[crate::mnode::catalog::ColumnDef]| cols.iter().map(|c| Field::new(&c.name, c.ty)).collect::<Vec<_>>();
+        let fields = |cols: &[crate::mnode::catalog::ColumnDef]| {
+            cols.iter()
+                .map(|c| Field::new(&c.name, c.ty))
+                .collect::<Vec<_>>()
+        };
         if let Some(st) = d.mnode.read(|c| c.stable(db, name).cloned()) {
             let mut members = Vec::new();
             for vg in &info.vgroups {
@@ -38,7 +44,10 @@ impl Catalog for DnodeCatalog {
                         VKind::Normal { .. } => Vec::new(),
                     };
                     tags.resize(st.tags.len(), Value::Null);
-                    members.push(Member { name: t.name.clone(), tags });
+                    members.push(Member {
+                        name: t.name.clone(),
+                        tags,
+                    });
                 }
             }
             members.sort_by(|a, b| a.name.cmp(&b.name));
@@ -52,9 +61,12 @@ impl Catalog for DnodeCatalog {
                 members,
             });
         }
-        let (_, t) = d
-            .find_table(&info, name)
-            .ok_or_else(|| TaosError::new(Code::PAR_TABLE_NOT_EXIST, format!("Table does not exist: {name}")))?;
+        let (_, t) = d.find_table(&info, name).ok_or_else(|| {
+            TaosError::new(
+                Code::PAR_TABLE_NOT_EXIST,
+                format!("Table does not exist: {name}"),
+            )
+        })?;
         Ok(match &t.kind {
             VKind::Normal { columns, .. } => TableSet {
                 db: db.into(),
@@ -63,10 +75,16 @@ impl Catalog for DnodeCatalog {
                 precision,
                 columns: fields(columns),
                 tags: Vec::new(),
-                members: vec![Member { name: t.name.clone(), tags: Vec::new() }],
+                members: vec![Member {
+                    name: t.name.clone(),
+                    tags: Vec::new(),
+                }],
             },
             VKind::Child { suid, tags } => {
-                let st = d.mnode.read(|c| c.stable_by_uid(db, *suid).cloned()).ok_or_else(|| TaosError::of(Code::STB_NOT_EXIST))?;
+                let st = d
+                    .mnode
+                    .read(|c| c.stable_by_uid(db, *suid).cloned())
+                    .ok_or_else(|| TaosError::of(Code::STB_NOT_EXIST))?;
                 let mut tags = tags.clone();
                 tags.resize(st.tags.len(), Value::Null);
                 TableSet {
@@ -76,18 +94,29 @@ impl Catalog for DnodeCatalog {
                     precision,
                     columns: fields(&st.columns),
                     tags: fields(&st.tags),
-                    members: vec![Member { name: t.name.clone(), tags }],
+                    members: vec![Member {
+                        name: t.name.clone(),
+                        tags,
+                    }],
                 }
             }
         })
     }
 
-    async fn scan(&self, set: &TableSet, members: &[usize], spec: &ScanSpec) -> TaosResult<Vec<(usize, RecordBatch)>> {
+    async fn scan(
+        &self,
+        set: &TableSet,
+        members: &[usize],
+        spec: &ScanSpec,
+    ) -> TaosResult<Vec<(usize, RecordBatch)>> {
         let d = self.dnode()?;
         let info = d.mnode.read(|c| c.db(&set.db).cloned())?;
         let mut per_vg: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
         for &m in members {
-            per_vg.entry(info.vgroup_for(&set.members[m].name)).or_default().push(m);
+            per_vg
+                .entry(info.vgroup_for(&set.members[m].name))
+                .or_default()
+                .push(m);
         }
         let mut tasks = Vec::with_capacity(per_vg.len());
         for (vg, ms) in per_vg {
@@ -109,23 +138,43 @@ impl Catalog for DnodeCatalog {
                 }
                 (by_uid, schema.map(|s| (uids, s)))
             };
-            let Some((uid_list, schema)) = schema else { continue };
+            let Some((uid_list, schema)) = schema else {
+                continue;
+            };
             let mut col_ids = vec![1u16];
             for name in &spec.columns {
                 let c = schema
                     .columns
                     .iter()
                     .find(|c| &c.name == name)
-                    .ok_or_else(|| TaosError::new(Code::PAR_INVALID_COLUMN, format!("Invalid column name: {name}")))?;
+                    .ok_or_else(|| {
+                        TaosError::new(
+                            Code::PAR_INVALID_COLUMN,
+                            format!("Invalid column name: {name}"),
+                        )
+                    })?;
                 col_ids.push(c.id);
             }
-            let req = tsdb::ScanRequest { uids: uid_list, start: spec.start, end: spec.end, col_ids, schema, desc: false, limit: None };
+            let req = tsdb::ScanRequest {
+                uids: uid_list,
+                start: spec.start,
+                end: spec.end,
+                col_ids,
+                schema,
+                desc: false,
+                limit: None,
+            };
             let shared = v.shared.clone();
-            tasks.push(tokio::task::spawn_blocking(move || shared.tsdb.scan(&req).map(|r| (r, uids))));
+            tasks.push(tokio::task::spawn_blocking(move || {
+                shared.tsdb.scan(&req).map(|r| (r, uids))
+            }));
         }
         let mut out = Vec::new();
         for t in tasks {
-            let (batches, uids) = t.await.map_err(|e| TaosError::internal(e.to_string()))?.map_err(|e| e.to_taos())?;
+            let (batches, uids) = t
+                .await
+                .map_err(|e| TaosError::internal(e.to_string()))?
+                .map_err(|e| e.to_taos())?;
             for (uid, b) in batches {
                 if let Some(&m) = uids.get(&uid) {
                     out.push((m, b));

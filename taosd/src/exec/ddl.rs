@@ -12,7 +12,9 @@ use common::types::{MAX_VAR_COLUMN_LEN, MAX_VAR_TAG_LEN};
 use common::{Code, DataType, Field, TaosError, TaosResult, Value};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
-use taos_sql::ast::{self, CreateSubTable, DbOption, DropTarget, Expr, ObjName, OptValue, TableOption};
+use taos_sql::ast::{
+    self, CreateSubTable, DbOption, DropTarget, Expr, ObjName, OptValue, TableOption,
+};
 
 const MAX_DB_NAME: usize = 64;
 const MAX_TABLE_NAME: usize = 192;
@@ -23,39 +25,59 @@ const MAX_TAGS_BYTES: u32 = 16_384;
 
 fn check_name(name: &str, max: usize, what: &str) -> TaosResult<()> {
     if name.is_empty() || name.len() > max || name.contains('.') {
-        return Err(TaosError::new(Code::PAR_INVALID_IDENTIFIER_NAME, format!("Invalid identifier name: {what} '{name}'")));
+        return Err(TaosError::new(
+            Code::PAR_INVALID_IDENTIFIER_NAME,
+            format!("Invalid identifier name: {what} '{name}'"),
+        ));
     }
     Ok(())
 }
 
 fn option_text(opts: &[TableOption], name: &str) -> Option<String> {
-    opts.iter().find(|o| o.name == name).and_then(|o| match &o.value {
-        OptValue::Str(s) | OptValue::Ident(s) => Some(s.clone()),
-        OptValue::Int(i) => Some(i.to_string()),
-        _ => None,
-    })
+    opts.iter()
+        .find(|o| o.name == name)
+        .and_then(|o| match &o.value {
+            OptValue::Str(s) | OptValue::Ident(s) => Some(s.clone()),
+            OptValue::Int(i) => Some(i.to_string()),
+            _ => None,
+        })
 }
 
 fn option_int(opts: &[TableOption], name: &str) -> Option<i64> {
-    opts.iter().find(|o| o.name == name).and_then(|o| match &o.value {
-        OptValue::Int(i) => Some(*i),
-        _ => None,
-    })
+    opts.iter()
+        .find(|o| o.name == name)
+        .and_then(|o| match &o.value {
+            OptValue::Int(i) => Some(*i),
+            _ => None,
+        })
 }
 
 /// Validate data columns (first must be TIMESTAMP) and tags; assign column ids.
-fn build_columns(columns: &[ast::ColumnDef], tags: &[ast::ColumnDef], stable: bool) -> TaosResult<(Vec<ColumnDef>, Vec<ColumnDef>)> {
+fn build_columns(
+    columns: &[ast::ColumnDef],
+    tags: &[ast::ColumnDef],
+    stable: bool,
+) -> TaosResult<(Vec<ColumnDef>, Vec<ColumnDef>)> {
     if columns.first().map(|c| c.ty) != Some(DataType::Timestamp) {
         return Err(TaosError::of(Code::PAR_INVALID_FIRST_COLUMN));
     }
     if columns.len() < 2 {
-        return Err(TaosError::new(Code::PAR_INVALID_COLUMNS_NUM, "Invalid number of columns: at least 2 (ts and one column)"));
+        return Err(TaosError::new(
+            Code::PAR_INVALID_COLUMNS_NUM,
+            "Invalid number of columns: at least 2 (ts and one column)",
+        ));
     }
     if stable && tags.is_empty() {
-        return Err(TaosError::new(Code::PAR_INVALID_TAGS_NUM, "Invalid number of tag columns: at least 1"));
+        return Err(TaosError::new(
+            Code::PAR_INVALID_TAGS_NUM,
+            "Invalid number of tag columns: at least 1",
+        ));
     }
     if tags.len() > MAX_TAGS {
-        return Err(TaosError::new(Code::PAR_INVALID_TAGS_NUM, format!("Invalid number of tag columns: at most {MAX_TAGS}")));
+        return Err(TaosError::new(
+            Code::PAR_INVALID_TAGS_NUM,
+            format!("Invalid number of tag columns: at most {MAX_TAGS}"),
+        ));
     }
     if columns.len() + tags.len() > MAX_COLUMNS {
         return Err(TaosError::of(Code::PAR_INVALID_COLUMNS_NUM_TOO_MANY));
@@ -64,28 +86,51 @@ fn build_columns(columns: &[ast::ColumnDef], tags: &[ast::ColumnDef], stable: bo
     for c in columns.iter().chain(tags) {
         check_name(&c.name, 64, "column")?;
         if !seen.insert(c.name.as_str()) {
-            return Err(TaosError::new(Code::PAR_DUPLICATED_COLUMN, format!("Duplicated column names: {}", c.name)));
+            return Err(TaosError::new(
+                Code::PAR_DUPLICATED_COLUMN,
+                format!("Duplicated column names: {}", c.name),
+            ));
         }
     }
     let mut row = 0u32;
     for (i, c) in columns.iter().enumerate() {
-        if i > 0 && c.ty == DataType::Timestamp && c.options.iter().any(|(k, _)| k == "primary key") {
-            return Err(TaosError::new(Code::PAR_NOT_SUPPORTED, "composite primary keys are not supported yet"));
+        if i > 0 && c.ty == DataType::Timestamp && c.options.iter().any(|(k, _)| k == "primary key")
+        {
+            return Err(TaosError::new(
+                Code::PAR_NOT_SUPPORTED,
+                "composite primary keys are not supported yet",
+            ));
         }
         match c.ty {
-            DataType::Json => return Err(TaosError::new(Code::PAR_ONLY_TAG_JSON, format!("Only tag can be json type: {}", c.name))),
-            DataType::VarChar(n) | DataType::VarBinary(n) | DataType::Geometry(n) if n == 0 || n > MAX_VAR_COLUMN_LEN => {
-                return Err(TaosError::new(Code::PAR_INVALID_VAR_COLUMN_LEN, format!("Invalid column length: {} {n}", c.name)))
+            DataType::Json => {
+                return Err(TaosError::new(
+                    Code::PAR_ONLY_TAG_JSON,
+                    format!("Only tag can be json type: {}", c.name),
+                ))
+            }
+            DataType::VarChar(n) | DataType::VarBinary(n) | DataType::Geometry(n)
+                if n == 0 || n > MAX_VAR_COLUMN_LEN =>
+            {
+                return Err(TaosError::new(
+                    Code::PAR_INVALID_VAR_COLUMN_LEN,
+                    format!("Invalid column length: {} {n}", c.name),
+                ))
             }
             DataType::NChar(n) if n == 0 || n * 4 > MAX_VAR_COLUMN_LEN => {
-                return Err(TaosError::new(Code::PAR_INVALID_VAR_COLUMN_LEN, format!("Invalid column length: {} {n}", c.name)))
+                return Err(TaosError::new(
+                    Code::PAR_INVALID_VAR_COLUMN_LEN,
+                    format!("Invalid column length: {} {n}", c.name),
+                ))
             }
             _ => {}
         }
         row += c.ty.row_bytes();
     }
     if row > MAX_ROW_BYTES {
-        return Err(TaosError::new(Code::PAR_INVALID_ROW_LENGTH, format!("Row length exceeds max length: {row} > {MAX_ROW_BYTES}")));
+        return Err(TaosError::new(
+            Code::PAR_INVALID_ROW_LENGTH,
+            format!("Row length exceeds max length: {row} > {MAX_ROW_BYTES}"),
+        ));
     }
     let mut tag_bytes = 0u32;
     for t in tags {
@@ -93,36 +138,71 @@ fn build_columns(columns: &[ast::ColumnDef], tags: &[ast::ColumnDef], stable: bo
             DataType::Json if tags.len() > 1 => {
                 return Err(TaosError::of(Code::PAR_ONLY_ONE_JSON_TAG))
             }
-            DataType::VarChar(n) | DataType::VarBinary(n) | DataType::Geometry(n) if n == 0 || n > MAX_VAR_TAG_LEN => {
-                return Err(TaosError::new(Code::PAR_INVALID_VAR_COLUMN_LEN, format!("Invalid tag length: {} {n}", t.name)))
+            DataType::VarChar(n) | DataType::VarBinary(n) | DataType::Geometry(n)
+                if n == 0 || n > MAX_VAR_TAG_LEN =>
+            {
+                return Err(TaosError::new(
+                    Code::PAR_INVALID_VAR_COLUMN_LEN,
+                    format!("Invalid tag length: {} {n}", t.name),
+                ))
             }
             DataType::NChar(n) if n == 0 || n * 4 > MAX_VAR_TAG_LEN => {
-                return Err(TaosError::new(Code::PAR_INVALID_VAR_COLUMN_LEN, format!("Invalid tag length: {} {n}", t.name)))
+                return Err(TaosError::new(
+                    Code::PAR_INVALID_VAR_COLUMN_LEN,
+                    format!("Invalid tag length: {} {n}", t.name),
+                ))
             }
             _ => {}
         }
         tag_bytes += t.ty.row_bytes();
     }
     if tag_bytes > MAX_TAGS_BYTES {
-        return Err(TaosError::new(Code::PAR_INVALID_TAGS_LENGTH, format!("Invalid tags length: {tag_bytes} > {MAX_TAGS_BYTES}")));
+        return Err(TaosError::new(
+            Code::PAR_INVALID_TAGS_LENGTH,
+            format!("Invalid tags length: {tag_bytes} > {MAX_TAGS_BYTES}"),
+        ));
     }
     let mut id = 0u16;
     let mut mk = |c: &ast::ColumnDef| {
         id += 1;
-        ColumnDef { id, name: c.name.clone(), ty: c.ty, primary_key: id == 1 }
+        ColumnDef {
+            id,
+            name: c.name.clone(),
+            ty: c.ty,
+            primary_key: id == 1,
+        }
     };
     let cols: Vec<ColumnDef> = columns.iter().map(&mut mk).collect();
-    let tgs: Vec<ColumnDef> = tags.iter().map(|t| ColumnDef { primary_key: false, ..mk(t) }).collect();
+    let tgs: Vec<ColumnDef> = tags
+        .iter()
+        .map(|t| ColumnDef {
+            primary_key: false,
+            ..mk(t)
+        })
+        .collect();
     Ok((cols, tgs))
 }
 
 impl Dnode {
-    pub async fn create_database(&self, s: &Session, if_not_exists: bool, name: &str, options: &[DbOption]) -> TaosResult<Output> {
+    pub async fn create_database(
+        &self,
+        s: &Session,
+        if_not_exists: bool,
+        name: &str,
+        options: &[DbOption],
+    ) -> TaosResult<Output> {
         check_name(name, MAX_DB_NAME, "database")?;
         if name == "information_schema" || name == "performance_schema" {
-            return Err(TaosError::new(Code::INVALID_DB, format!("Invalid database name: {name} is reserved")));
+            return Err(TaosError::new(
+                Code::INVALID_DB,
+                format!("Invalid database name: {name} is reserved"),
+            ));
         }
-        if !s.superuser && !self.mnode.read(|c| c.users.get(&s.user).map(|u| u.createdb).unwrap_or(false)) {
+        if !s.superuser
+            && !self
+                .mnode
+                .read(|c| c.users.get(&s.user).map(|u| u.createdb).unwrap_or(false))
+        {
             return Err(TaosError::of(Code::NO_RIGHTS));
         }
         let mut opts = DbOptions::default();
@@ -130,22 +210,40 @@ impl Dnode {
         let _ddl = self.ddl_lock.lock().await;
         let created = self.mnode.mutate(|c| {
             if c.dbs.contains_key(name) {
-                return if if_not_exists { Ok(None) } else { Err(TaosError::of(Code::DB_ALREADY_EXIST)) };
+                return if if_not_exists {
+                    Ok(None)
+                } else {
+                    Err(TaosError::of(Code::DB_ALREADY_EXIST))
+                };
             }
             let vnodes_in_use: usize = c.dbs.values().map(|d| d.vgroups.len()).sum();
             if vnodes_in_use + opts.vgroups as usize > self.config.support_vnodes as usize {
                 return Err(TaosError::new(
                     Code(0x0334),
-                    format!("Out of dnodes: {} vnodes needed, supportVnodes is {}", vnodes_in_use + opts.vgroups as usize, self.config.support_vnodes),
+                    format!(
+                        "Out of dnodes: {} vnodes needed, supportVnodes is {}",
+                        vnodes_in_use + opts.vgroups as usize,
+                        self.config.support_vnodes
+                    ),
                 ));
             }
             let ranges = common::hash::hash_ranges(opts.vgroups);
             let mut vgroups = Vec::new();
             for (b, e) in ranges {
-                vgroups.push(VgroupInfo { id: c.next_vgroup_id, hash_begin: b, hash_end: e });
+                vgroups.push(VgroupInfo {
+                    id: c.next_vgroup_id,
+                    hash_begin: b,
+                    hash_end: e,
+                });
                 c.next_vgroup_id += 1;
             }
-            let db = DbInfo { name: name.to_string(), uid: c.alloc_uid(), create_time: now_ms(), options: opts.clone(), vgroups };
+            let db = DbInfo {
+                name: name.to_string(),
+                uid: c.alloc_uid(),
+                create_time: now_ms(),
+                options: opts.clone(),
+                vgroups,
+            };
             c.dbs.insert(name.to_string(), db.clone());
             Ok(Some(db))
         })?;
@@ -163,7 +261,12 @@ impl Dnode {
         Ok(Output::Affected(0))
     }
 
-    pub async fn drop_database(&self, s: &mut Session, if_exists: bool, name: &str) -> TaosResult<Output> {
+    pub async fn drop_database(
+        &self,
+        s: &mut Session,
+        if_exists: bool,
+        name: &str,
+    ) -> TaosResult<Output> {
         if !s.superuser {
             return Err(TaosError::of(Code::NO_RIGHTS));
         }
@@ -188,11 +291,19 @@ impl Dnode {
         Ok(Output::Affected(0))
     }
 
-    pub async fn alter_database(&self, s: &Session, name: &str, options: &[DbOption]) -> TaosResult<Output> {
+    pub async fn alter_database(
+        &self,
+        s: &Session,
+        name: &str,
+        options: &[DbOption],
+    ) -> TaosResult<Output> {
         self.check_privilege(s, name, true)?;
         let _ddl = self.ddl_lock.lock().await;
         let db = self.mnode.mutate(|c| {
-            let db = c.dbs.get_mut(name).ok_or_else(|| TaosError::of(Code::DB_NOT_EXIST))?;
+            let db = c
+                .dbs
+                .get_mut(name)
+                .ok_or_else(|| TaosError::of(Code::DB_NOT_EXIST))?;
             let mut o = db.options.clone();
             o.apply(options, true)?;
             db.options = o;
@@ -229,9 +340,14 @@ impl Dnode {
     }
 
     pub async fn trim_database(&self, name: &str) -> TaosResult<Output> {
-        let precision = self.mnode.read(|c| c.db(name).map(|d| d.options.precision))?;
+        let precision = self
+            .mnode
+            .read(|c| c.db(name).map(|d| d.options.precision))?;
         for v in self.db_vnodes(name)? {
-            v.shared.tsdb.expire(precision.now()).map_err(|e| e.to_taos())?;
+            v.shared
+                .tsdb
+                .expire(precision.now())
+                .map_err(|e| e.to_taos())?;
         }
         Ok(Output::Affected(0))
     }
@@ -252,11 +368,18 @@ impl Dnode {
         let _ddl = self.ddl_lock.lock().await;
         let dbinfo = self.mnode.read(|c| c.db(&db).cloned())?;
         if self.find_table(&dbinfo, &name.name).is_some() {
-            return Err(TaosError::new(Code::TABLE_ALREADY_EXIST, format!("Table already exists: {}", name.name)));
+            return Err(TaosError::new(
+                Code::TABLE_ALREADY_EXIST,
+                format!("Table already exists: {}", name.name),
+            ));
         }
         self.mnode.mutate(|c| {
             if c.stable(&db, &name.name).is_some() {
-                return if if_not_exists { Ok(()) } else { Err(TaosError::of(Code::STB_ALREADY_EXIST)) };
+                return if if_not_exists {
+                    Ok(())
+                } else {
+                    Err(TaosError::of(Code::STB_ALREADY_EXIST))
+                };
             }
             let uid = c.alloc_uid();
             let next_col_id = (cols.len() + tgs.len() + 1) as u16;
@@ -271,13 +394,21 @@ impl Dnode {
                 next_col_id,
                 comment: option_text(options, "comment"),
             };
-            c.stables.entry(db.clone()).or_default().insert(name.name.clone(), st);
+            c.stables
+                .entry(db.clone())
+                .or_default()
+                .insert(name.name.clone(), st);
             Ok(())
         })?;
         Ok(Output::Affected(0))
     }
 
-    pub async fn drop_stable(&self, s: &Session, if_exists: bool, name: &ObjName) -> TaosResult<Output> {
+    pub async fn drop_stable(
+        &self,
+        s: &Session,
+        if_exists: bool,
+        name: &ObjName,
+    ) -> TaosResult<Output> {
         let db = s.db_of(name)?.to_string();
         self.check_privilege(s, &db, true)?;
         let _ddl = self.ddl_lock.lock().await;
@@ -291,7 +422,9 @@ impl Dnode {
         })?;
         if let Some(st) = removed {
             for vg in &dbinfo.vgroups {
-                self.vnode(vg.id)?.propose(VnodeRequest::DropStable(st.uid)).await?;
+                self.vnode(vg.id)?
+                    .propose(VnodeRequest::DropStable(st.uid))
+                    .await?;
             }
         }
         Ok(Output::Affected(0))
@@ -319,20 +452,33 @@ impl Dnode {
         let (cols, _) = build_columns(columns, &[], false)?;
         let dbinfo = self.mnode.read(|c| c.db(&db).cloned())?;
         if self.mnode.read(|c| c.stable(&db, &name.name).is_some()) {
-            return Err(TaosError::new(Code::STB_ALREADY_EXIST, format!("STable already exists: {}", name.name)));
+            return Err(TaosError::new(
+                Code::STB_ALREADY_EXIST,
+                format!("STable already exists: {}", name.name),
+            ));
         }
         if self.find_table(&dbinfo, &name.name).is_some() {
-            return if if_not_exists { Ok(Output::Affected(0)) } else { Err(TaosError::of(Code::TABLE_ALREADY_EXIST)) };
+            return if if_not_exists {
+                Ok(Output::Affected(0))
+            } else {
+                Err(TaosError::of(Code::TABLE_ALREADY_EXIST))
+            };
         }
         let next_col_id = cols.len() as u16 + 1;
         let t = NewTable {
             name: name.name.clone(),
-            kind: TableKind::Normal { columns: cols, version: 1, next_col_id },
+            kind: TableKind::Normal {
+                columns: cols,
+                version: 1,
+                next_col_id,
+            },
             create_time: now_ms(),
             ttl: option_int(options, "ttl").unwrap_or(0),
             comment: option_text(options, "comment"),
         };
-        self.vnode(dbinfo.vgroup_for(&name.name))?.propose(VnodeRequest::CreateTables(vec![t])).await?;
+        self.vnode(dbinfo.vgroup_for(&name.name))?
+            .propose(VnodeRequest::CreateTables(vec![t]))
+            .await?;
         Ok(Output::Affected(0))
     }
 
@@ -345,7 +491,13 @@ impl Dnode {
         tags: &[Expr],
         precision: common::Precision,
     ) -> TaosResult<Vec<Value>> {
-        let ctx = EvalCtx { precision, tz: s.tz, db: Some(&st.db), user: &s.user, row: None };
+        let ctx = EvalCtx {
+            precision,
+            tz: s.tz,
+            db: Some(&st.db),
+            user: &s.user,
+            row: None,
+        };
         let order: Vec<usize> = match tag_names {
             Some(names) => names
                 .iter()
@@ -360,7 +512,11 @@ impl Dnode {
         if order.len() != tags.len() {
             return Err(TaosError::new(
                 Code::PAR_TAGS_NOT_MATCHED,
-                format!("Tags number not matched: {} tag(s) expected, {} given", order.len(), tags.len()),
+                format!(
+                    "Tags number not matched: {} tag(s) expected, {} given",
+                    order.len(),
+                    tags.len()
+                ),
             ));
         }
         let mut out = vec![Value::Null; st.tags.len()];
@@ -371,7 +527,11 @@ impl Dnode {
         Ok(out)
     }
 
-    pub async fn create_sub_tables(&self, s: &Session, list: Vec<CreateSubTable>) -> TaosResult<Output> {
+    pub async fn create_sub_tables(
+        &self,
+        s: &Session,
+        list: Vec<CreateSubTable>,
+    ) -> TaosResult<Output> {
         // Group by vgroup so each vnode gets one raft entry.
         let mut per_vg: BTreeMap<u32, Vec<NewTable>> = BTreeMap::new();
         for ct in list {
@@ -386,28 +546,50 @@ impl Dnode {
             let st = self
                 .mnode
                 .read(|c| c.stable(&db, &ct.stable.name).cloned())
-                .ok_or_else(|| TaosError::new(Code::PAR_TABLE_NOT_EXIST, format!("Table does not exist: {}", ct.stable.name)))?;
+                .ok_or_else(|| {
+                    TaosError::new(
+                        Code::PAR_TABLE_NOT_EXIST,
+                        format!("Table does not exist: {}", ct.stable.name),
+                    )
+                })?;
             if self.mnode.read(|c| c.stable(&db, &ct.name.name).is_some()) {
-                return Err(TaosError::new(Code::TABLE_ALREADY_EXIST, format!("Table already exists: {}", ct.name.name)));
+                return Err(TaosError::new(
+                    Code::TABLE_ALREADY_EXIST,
+                    format!("Table already exists: {}", ct.name.name),
+                ));
             }
-            let tags = self.tag_values(s, &st, ct.tag_names.as_deref(), &ct.tags, dbinfo.options.precision)?;
+            let tags = self.tag_values(
+                s,
+                &st,
+                ct.tag_names.as_deref(),
+                &ct.tags,
+                dbinfo.options.precision,
+            )?;
             if let Some((_, existing)) = self.find_table(&dbinfo, &ct.name.name) {
                 if ct.if_not_exists {
                     continue;
                 }
                 let _ = existing;
-                return Err(TaosError::new(Code::TABLE_ALREADY_EXIST, format!("Table already exists: {}", ct.name.name)));
+                return Err(TaosError::new(
+                    Code::TABLE_ALREADY_EXIST,
+                    format!("Table already exists: {}", ct.name.name),
+                ));
             }
-            per_vg.entry(dbinfo.vgroup_for(&ct.name.name)).or_default().push(NewTable {
-                name: ct.name.name.clone(),
-                kind: TableKind::Child { suid: st.uid, tags },
-                create_time: now_ms(),
-                ttl: option_int(&ct.options, "ttl").unwrap_or(0),
-                comment: option_text(&ct.options, "comment"),
-            });
+            per_vg
+                .entry(dbinfo.vgroup_for(&ct.name.name))
+                .or_default()
+                .push(NewTable {
+                    name: ct.name.name.clone(),
+                    kind: TableKind::Child { suid: st.uid, tags },
+                    create_time: now_ms(),
+                    ttl: option_int(&ct.options, "ttl").unwrap_or(0),
+                    comment: option_text(&ct.options, "comment"),
+                });
         }
         for (vg, tables) in per_vg {
-            self.vnode(vg)?.propose(VnodeRequest::CreateTables(tables)).await?;
+            self.vnode(vg)?
+                .propose(VnodeRequest::CreateTables(tables))
+                .await?;
         }
         Ok(Output::Affected(0))
     }
@@ -421,14 +603,27 @@ impl Dnode {
             match self.find_table(&dbinfo, &t.name.name) {
                 Some((vg, _)) => per_vg.entry(vg).or_default().push(t.name.name.clone()),
                 None if self.mnode.read(|c| c.stable(&db, &t.name.name).is_some()) => {
-                    return Err(TaosError::new(Code::PAR_CANNOT_DROP_STABLE_IN_BATCH, format!("Cannot drop supertable in batch: {}; use DROP STABLE", t.name.name)))
+                    return Err(TaosError::new(
+                        Code::PAR_CANNOT_DROP_STABLE_IN_BATCH,
+                        format!(
+                            "Cannot drop supertable in batch: {}; use DROP STABLE",
+                            t.name.name
+                        ),
+                    ))
                 }
                 None if t.if_exists => {}
-                None => return Err(TaosError::new(Code::PAR_TABLE_NOT_EXIST, format!("Table does not exist: {}", t.name.name))),
+                None => {
+                    return Err(TaosError::new(
+                        Code::PAR_TABLE_NOT_EXIST,
+                        format!("Table does not exist: {}", t.name.name),
+                    ))
+                }
             }
         }
         for (vg, names) in per_vg {
-            self.vnode(vg)?.propose(VnodeRequest::DropTables(names)).await?;
+            self.vnode(vg)?
+                .propose(VnodeRequest::DropTables(names))
+                .await?;
         }
         Ok(Output::Affected(0))
     }
@@ -473,14 +668,21 @@ impl Dnode {
     }
 
     /// Data columns and tags of a stable, child or normal table.
-    pub fn table_schema(&self, db: &str, table: &str) -> TaosResult<(Vec<ColumnDef>, Vec<ColumnDef>)> {
+    pub fn table_schema(
+        &self,
+        db: &str,
+        table: &str,
+    ) -> TaosResult<(Vec<ColumnDef>, Vec<ColumnDef>)> {
         let dbinfo = self.mnode.read(|c| c.db(db).cloned())?;
         if let Some(st) = self.mnode.read(|c| c.stable(db, table).cloned()) {
             return Ok((st.columns, st.tags));
         }
-        let (_, t) = self
-            .find_table(&dbinfo, table)
-            .ok_or_else(|| TaosError::new(Code::PAR_TABLE_NOT_EXIST, format!("Table does not exist: {table}")))?;
+        let (_, t) = self.find_table(&dbinfo, table).ok_or_else(|| {
+            TaosError::new(
+                Code::PAR_TABLE_NOT_EXIST,
+                format!("Table does not exist: {table}"),
+            )
+        })?;
         match t.kind {
             TableKind::Normal { columns, .. } => Ok((columns, Vec::new())),
             TableKind::Child { suid, .. } => {
@@ -493,24 +695,38 @@ impl Dnode {
         }
     }
 
-    pub async fn delete(&self, s: &Session, table: &ObjName, where_: Option<&Expr>) -> TaosResult<Output> {
+    pub async fn delete(
+        &self,
+        s: &Session,
+        table: &ObjName,
+        where_: Option<&Expr>,
+    ) -> TaosResult<Output> {
         let db = s.db_of(table)?.to_string();
         self.check_privilege(s, &db, true)?;
         let dbinfo = self.mnode.read(|c| c.db(&db).cloned())?;
         let (cols, _) = self.table_schema(&db, &table.name)?;
-        let ts_name = cols.first().map(|c| c.name.clone()).unwrap_or_else(|| "ts".into());
+        let ts_name = cols
+            .first()
+            .map(|c| c.name.clone())
+            .unwrap_or_else(|| "ts".into());
         let (start, end) = {
-            let ctx = EvalCtx { precision: dbinfo.options.precision, tz: s.tz, db: Some(&db), user: &s.user, row: None };
+            let ctx = EvalCtx {
+                precision: dbinfo.options.precision,
+                tz: s.tz,
+                db: Some(&db),
+                user: &s.user,
+                row: None,
+            };
             match where_ {
-            None => (i64::MIN, i64::MAX),
-            Some(w) => {
-                let r = crate::exec::select::time_range(w, &ts_name, &ctx)?;
-                if !r.exact {
-                    return Err(TaosError::of(Code::PAR_INVALID_DELETE_WHERE));
+                None => (i64::MIN, i64::MAX),
+                Some(w) => {
+                    let r = crate::exec::select::time_range(w, &ts_name, &ctx)?;
+                    if !r.exact {
+                        return Err(TaosError::of(Code::PAR_INVALID_DELETE_WHERE));
+                    }
+                    (r.start, r.end)
                 }
-                (r.start, r.end)
             }
-        }
         };
         let targets = self.resolve_tables(&dbinfo, &table.name)?;
         let mut per_vg: BTreeMap<u32, Vec<String>> = BTreeMap::new();
@@ -519,7 +735,11 @@ impl Dnode {
         }
         let mut n = 0;
         for (vg, tables) in per_vg {
-            n += self.vnode(vg)?.propose(VnodeRequest::Delete { tables, start, end }).await?.affected;
+            n += self
+                .vnode(vg)?
+                .propose(VnodeRequest::Delete { tables, start, end })
+                .await?
+                .affected;
         }
         Ok(Output::Affected(n))
     }
@@ -537,9 +757,12 @@ impl Dnode {
             }
             return Ok(out);
         }
-        self.find_table(db, name)
-            .map(|t| vec![t])
-            .ok_or_else(|| TaosError::new(Code::PAR_TABLE_NOT_EXIST, format!("Table does not exist: {name}")))
+        self.find_table(db, name).map(|t| vec![t]).ok_or_else(|| {
+            TaosError::new(
+                Code::PAR_TABLE_NOT_EXIST,
+                format!("Table does not exist: {name}"),
+            )
+        })
     }
 }
 

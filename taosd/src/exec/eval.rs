@@ -29,7 +29,8 @@ pub fn literal(l: &Literal, ctx: &EvalCtx) -> TaosResult<Value> {
         Literal::Str(s) => Value::VarChar(s.clone()),
         Literal::Timestamp(s) => Value::Timestamp(parse_timestamp(s, ctx.precision, ctx.tz)?),
         Literal::Duration(d) => Value::BigInt(
-            d.in_precision(ctx.precision).ok_or_else(|| type_err(format!("Invalid duration {}{}", d.value, d.unit)))?,
+            d.in_precision(ctx.precision)
+                .ok_or_else(|| type_err(format!("Invalid duration {}{}", d.value, d.unit)))?,
         ),
     })
 }
@@ -47,7 +48,10 @@ pub fn eval(e: &Expr, ctx: &EvalCtx) -> TaosResult<Value> {
                 Some(t) => format!("{t}.{name}"),
                 None => name.clone(),
             };
-            Err(TaosError::new(Code::PAR_INVALID_COLUMN, format!("Invalid column name: {shown}")))
+            Err(TaosError::new(
+                Code::PAR_INVALID_COLUMN,
+                format!("Invalid column name: {shown}"),
+            ))
         }
         Expr::Star => Err(type_err("'*' is not a value")),
         Expr::Function { name, args, .. } => scalar_fn(name, args, ctx),
@@ -60,7 +64,10 @@ pub fn eval(e: &Expr, ctx: &EvalCtx) -> TaosResult<Value> {
                     Value::Float(f) => Value::Float(-f),
                     Value::UBigInt(u) => Value::Double(-(u as f64)),
                     other => match other.as_i64() {
-                        Some(i) => Value::BigInt(i.checked_neg().ok_or_else(|| type_err("integer overflow"))?),
+                        Some(i) => Value::BigInt(
+                            i.checked_neg()
+                                .ok_or_else(|| type_err("integer overflow"))?,
+                        ),
                         None => return Err(type_err("Invalid operand of unary minus")),
                     },
                 }),
@@ -107,7 +114,12 @@ pub fn eval(e: &Expr, ctx: &EvalCtx) -> TaosResult<Value> {
             let v = eval(expr, ctx)?;
             Ok(Value::Bool(v.is_null() != *negated))
         }
-        Expr::Between { expr, low, high, negated } => {
+        Expr::Between {
+            expr,
+            low,
+            high,
+            negated,
+        } => {
             let v = eval(expr, ctx)?;
             let lo = align(&v, eval(low, ctx)?, ctx)?;
             let hi = align(&v, eval(high, ctx)?, ctx)?;
@@ -116,7 +128,11 @@ pub fn eval(e: &Expr, ctx: &EvalCtx) -> TaosResult<Value> {
                 _ => Ok(Value::Null),
             }
         }
-        Expr::InList { expr, list, negated } => {
+        Expr::InList {
+            expr,
+            list,
+            negated,
+        } => {
             let v = eval(expr, ctx)?;
             if v.is_null() {
                 return Ok(Value::Null);
@@ -129,7 +145,11 @@ pub fn eval(e: &Expr, ctx: &EvalCtx) -> TaosResult<Value> {
             }
             Ok(Value::Bool(*negated))
         }
-        Expr::Case { operand, whens, else_ } => {
+        Expr::Case {
+            operand,
+            whens,
+            else_,
+        } => {
             let op = match operand {
                 Some(o) => Some(eval(o, ctx)?),
                 None => None,
@@ -152,7 +172,10 @@ pub fn eval(e: &Expr, ctx: &EvalCtx) -> TaosResult<Value> {
             let v = eval(expr, ctx)?;
             cast(v, *ty, ctx)
         }
-        Expr::Subquery(_) => Err(TaosError::new(Code::PAR_NOT_SUPPORTED, "subqueries are not supported here yet")),
+        Expr::Subquery(_) => Err(TaosError::new(
+            Code::PAR_NOT_SUPPORTED,
+            "subqueries are not supported here yet",
+        )),
     }
 }
 
@@ -160,7 +183,11 @@ pub fn eval(e: &Expr, ctx: &EvalCtx) -> TaosResult<Value> {
 /// precision, as TDengine does (`ts > '2024-01-01 00:00:00'`).
 fn align(other: &Value, v: Value, ctx: &EvalCtx) -> TaosResult<Value> {
     match (other, v) {
-        (Value::Timestamp(_), Value::VarChar(s)) => Ok(Value::Timestamp(parse_timestamp(&s, ctx.precision, ctx.tz)?)),
+        (Value::Timestamp(_), Value::VarChar(s)) => Ok(Value::Timestamp(parse_timestamp(
+            &s,
+            ctx.precision,
+            ctx.tz,
+        )?)),
         (_, v) => Ok(v),
     }
 }
@@ -207,10 +234,14 @@ pub fn compare(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
     if let (Some(x), Some(y)) = (text(a), text(b)) {
         return Some(x.cmp(y));
     }
-    if let (Value::VarBinary(x) | Value::Geometry(x), Value::VarBinary(y) | Value::Geometry(y)) = (a, b) {
+    if let (Value::VarBinary(x) | Value::Geometry(x), Value::VarBinary(y) | Value::Geometry(y)) =
+        (a, b)
+    {
         return Some(x.cmp(y));
     }
-    let int_like = |v: &Value| !matches!(v, Value::Float(_) | Value::Double(_) | Value::UBigInt(_)) && !is_text(v);
+    let int_like = |v: &Value| {
+        !matches!(v, Value::Float(_) | Value::Double(_) | Value::UBigInt(_)) && !is_text(v)
+    };
     if int_like(a) && int_like(b) {
         return Some(a.as_i64()?.cmp(&b.as_i64()?));
     }
@@ -271,11 +302,20 @@ fn binary(op: BinaryOp, l: Value, r: Value) -> TaosResult<Value> {
             }
             // Timestamp arithmetic stays integral (now - 1h); everything else is DOUBLE as in TDengine.
             let ts = matches!(l, Value::Timestamp(_)) || matches!(r, Value::Timestamp(_));
-            let ints = |v: &Value| v.as_i64().is_some() && !matches!(v, Value::Float(_) | Value::Double(_) | Value::UBigInt(_));
+            let ints = |v: &Value| {
+                v.as_i64().is_some()
+                    && !matches!(v, Value::Float(_) | Value::Double(_) | Value::UBigInt(_))
+            };
             if ts && ints(&l) && ints(&r) && matches!(op, BinaryOp::Add | BinaryOp::Sub) {
                 let (a, b) = (l.as_i64().unwrap_or(0), r.as_i64().unwrap_or(0));
-                let v = if op == BinaryOp::Add { a.checked_add(b) } else { a.checked_sub(b) };
-                return v.map(Value::Timestamp).ok_or_else(|| type_err("timestamp overflow"));
+                let v = if op == BinaryOp::Add {
+                    a.checked_add(b)
+                } else {
+                    a.checked_sub(b)
+                };
+                return v
+                    .map(Value::Timestamp)
+                    .ok_or_else(|| type_err("timestamp overflow"));
             }
             let (a, b) = (num(&l)?, num(&r)?);
             Value::Double(match op {
@@ -304,7 +344,10 @@ fn binary(op: BinaryOp, l: Value, r: Value) -> TaosResult<Value> {
             Value::BigInt(if op == BinaryOp::BitAnd { a & b } else { a | b })
         }
         BinaryOp::Contains | BinaryOp::Arrow => {
-            return Err(TaosError::new(Code::PAR_NOT_SUPPORTED, "JSON tag operators are not supported yet"))
+            return Err(TaosError::new(
+                Code::PAR_NOT_SUPPORTED,
+                "JSON tag operators are not supported yet",
+            ))
         }
         BinaryOp::And | BinaryOp::Or => unreachable!("handled by eval"),
     })
@@ -313,21 +356,29 @@ fn binary(op: BinaryOp, l: Value, r: Value) -> TaosResult<Value> {
 fn num(v: &Value) -> TaosResult<f64> {
     match v {
         Value::VarChar(s) | Value::NChar(s) => Ok(s.trim().parse::<f64>().unwrap_or(0.0)),
-        other => other.as_f64().ok_or_else(|| type_err("Invalid operand for arithmetic")),
+        other => other
+            .as_f64()
+            .ok_or_else(|| type_err("Invalid operand for arithmetic")),
     }
 }
 
 fn scalar_fn(name: &str, args: &[Expr], ctx: &EvalCtx) -> TaosResult<Value> {
     let arg = |i: usize| -> TaosResult<Value> {
-        args.get(i)
-            .map(|a| eval(a, ctx))
-            .unwrap_or_else(|| Err(TaosError::new(Code::FUNC_FUNTION_ERROR, format!("Invalid number of parameters: {name}"))))
+        args.get(i).map(|a| eval(a, ctx)).unwrap_or_else(|| {
+            Err(TaosError::new(
+                Code::FUNC_FUNTION_ERROR,
+                format!("Invalid number of parameters: {name}"),
+            ))
+        })
     };
     let nargs = |n: usize| -> TaosResult<()> {
         if args.len() == n {
             Ok(())
         } else {
-            Err(TaosError::new(Code::FUNC_FUNTION_ERROR, format!("Invalid number of parameters : {name}")))
+            Err(TaosError::new(
+                Code::FUNC_FUNTION_ERROR,
+                format!("Invalid number of parameters : {name}"),
+            ))
         }
     };
     Ok(match name {
@@ -339,13 +390,18 @@ fn scalar_fn(name: &str, args: &[Expr], ctx: &EvalCtx) -> TaosResult<Value> {
             nargs(0)?;
             let now = ctx.precision.now();
             let per_day = 86_400 * ctx.precision.per_second();
-            let utc = chrono::DateTime::from_timestamp(now / ctx.precision.per_second(), 0).unwrap_or_default().naive_utc();
+            let utc = chrono::DateTime::from_timestamp(now / ctx.precision.per_second(), 0)
+                .unwrap_or_default()
+                .naive_utc();
             let off = ctx.tz.offset_at(utc) as i64 * ctx.precision.per_second();
             Value::Timestamp((now + off).div_euclid(per_day) * per_day - off)
         }
         "server_version" | "client_version" => Value::VarChar(common::SERVER_VERSION.into()),
         "server_status" => Value::Int(1),
-        "database" => ctx.db.map(|d| Value::VarChar(d.into())).unwrap_or(Value::Null),
+        "database" => ctx
+            .db
+            .map(|d| Value::VarChar(d.into()))
+            .unwrap_or(Value::Null),
         "current_user" | "user" => Value::VarChar(format!("{}@localhost", ctx.user)),
         "timezone" => Value::VarChar(ctx.tz.name()),
         "abs" => match arg(0)? {
@@ -362,7 +418,11 @@ fn scalar_fn(name: &str, args: &[Expr], ctx: &EvalCtx) -> TaosResult<Value> {
             Value::Null => Value::Null,
             v => {
                 let s = v.render();
-                Value::VarChar(if name == "lower" { s.to_lowercase() } else { s.to_uppercase() })
+                Value::VarChar(if name == "lower" {
+                    s.to_lowercase()
+                } else {
+                    s.to_uppercase()
+                })
             }
         },
         "concat" => {
@@ -376,11 +436,16 @@ fn scalar_fn(name: &str, args: &[Expr], ctx: &EvalCtx) -> TaosResult<Value> {
             Value::VarChar(s)
         }
         "to_unixtimestamp" => match arg(0)? {
-            Value::VarChar(s) | Value::NChar(s) => Value::BigInt(parse_timestamp(&s, ctx.precision, ctx.tz)?),
+            Value::VarChar(s) | Value::NChar(s) => {
+                Value::BigInt(parse_timestamp(&s, ctx.precision, ctx.tz)?)
+            }
             _ => Value::Null,
         },
         other => {
-            return Err(TaosError::new(Code::FUNC_FUNTION_ERROR, format!("Invalid function name: {other}")))
+            return Err(TaosError::new(
+                Code::FUNC_FUNTION_ERROR,
+                format!("Invalid function name: {other}"),
+            ))
         }
     })
 }
@@ -396,10 +461,12 @@ pub fn value_for(e: &Expr, ty: DataType, ctx: &EvalCtx, what: &str) -> TaosResul
         _ => eval(e, ctx)?,
     };
     match (&v, ty) {
-        (Value::VarChar(s), DataType::Timestamp) => Ok(Value::Timestamp(parse_timestamp(s, ctx.precision, ctx.tz)?)),
-        (Value::Bool(_) | Value::Float(_) | Value::Double(_), DataType::Timestamp) => {
-            Err(type_err(format!("Invalid timestamp value for column {what}")))
+        (Value::VarChar(s), DataType::Timestamp) => {
+            Ok(Value::Timestamp(parse_timestamp(s, ctx.precision, ctx.tz)?))
         }
+        (Value::Bool(_) | Value::Float(_) | Value::Double(_), DataType::Timestamp) => Err(
+            type_err(format!("Invalid timestamp value for column {what}")),
+        ),
         _ => v.coerce(ty, what),
     }
 }

@@ -9,11 +9,11 @@ use crate::exec::{Output, Session};
 use crate::mnode::catalog::{now_ms, ColumnDef, DbInfo, StableInfo};
 use crate::vnode::meta::TableKind;
 use crate::vnode::raft::{NewTable, Submit, SubmitTable, VnodeRequest};
+use common::wire::WriteRequest;
 use common::{Code, DataType, Precision, TaosError, TaosResult, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use taos_sql::ast::{Expr, Insert, InsertSource, InsertTarget, Literal};
-use common::wire::WriteRequest;
 
 /// Where a table's rows go, and with which columns.
 struct Resolved {
@@ -47,27 +47,47 @@ impl Dnode {
                 let now = p.now();
                 dbs.insert(
                     db.clone(),
-                    DbCtx { keep_min: now.saturating_sub(info.options.keep_units()), max_ts: p.max_ts(), info },
+                    DbCtx {
+                        keep_min: now.saturating_sub(info.options.keep_units()),
+                        max_ts: p.max_ts(),
+                        info,
+                    },
                 );
             }
             let dbc = &dbs[&db];
-            let stable = self.mnode.read(|c| c.stable(&db, &target.table.name).cloned());
+            let stable = self
+                .mnode
+                .read(|c| c.stable(&db, &target.table.name).cloned());
             match stable {
-                Some(st) if target.using.is_none() => self.insert_into_stable(s, dbc, &st, target, &mut per_vg)?,
+                Some(st) if target.using.is_none() => {
+                    self.insert_into_stable(s, dbc, &st, target, &mut per_vg)?
+                }
                 Some(_) => {
                     return Err(TaosError::new(
                         Code::TSC_INVALID_OPERATION,
-                        format!("{} is a super table: name a child table before USING", target.table.name),
+                        format!(
+                            "{} is a super table: name a child table before USING",
+                            target.table.name
+                        ),
                     ))
                 }
                 None => {
                     let spec = match &target.using {
-                        Some(u) if self.table_missing(dbc, &target.table.name)? => Some(self.child_spec(s, dbc, u)?),
+                        Some(u) if self.table_missing(dbc, &target.table.name)? => {
+                            Some(self.child_spec(s, dbc, u)?)
+                        }
                         _ => None,
                     };
                     let r = self.resolve_target(dbc, &target.table.name, spec)?;
                     let rows = source_rows(target.source)?;
-                    let t = convert(s, dbc, &target.table.name, &r.columns, target.columns.as_deref(), rows)?;
+                    let t = convert(
+                        s,
+                        dbc,
+                        &target.table.name,
+                        &r.columns,
+                        target.columns.as_deref(),
+                        rows,
+                    )?;
                     let sub = per_vg.entry(r.vgid).or_default();
                     if let Some(c) = r.create {
                         if !sub.creates.iter().any(|x| x.name == c.name) {
@@ -86,7 +106,11 @@ impl Dnode {
         self.check_privilege(s, &req.db, true)?;
         let info = self.mnode.read(|c| c.db(&req.db).cloned())?;
         let p = info.options.precision;
-        let dbc = DbCtx { keep_min: p.now().saturating_sub(info.options.keep_units()), max_ts: p.max_ts(), info };
+        let dbc = DbCtx {
+            keep_min: p.now().saturating_sub(info.options.keep_units()),
+            max_ts: p.max_ts(),
+            info,
+        };
         let mut per_vg: BTreeMap<u32, Submit> = BTreeMap::new();
         for t in req.tables {
             let spec = match t.using {
@@ -95,14 +119,25 @@ impl Dnode {
                     if u.tag_names.len() != u.tags.len() {
                         return Err(TaosError::new(
                             Code::PAR_TAGS_NOT_MATCHED,
-                            format!("Tags number not matched: {} name(s), {} value(s)", u.tag_names.len(), u.tags.len()),
+                            format!(
+                                "Tags number not matched: {} name(s), {} value(s)",
+                                u.tag_names.len(),
+                                u.tags.len()
+                            ),
                         ));
                     }
                     let mut tags = vec![Value::Null; stable.tags.len()];
                     for (n, v) in u.tag_names.iter().zip(u.tags) {
-                        let i = stable.tags.iter().position(|t| &t.name == n).ok_or_else(|| {
-                            TaosError::new(Code::PAR_INVALID_TAG_NAME, format!("Invalid tag name: {n}"))
-                        })?;
+                        let i = stable
+                            .tags
+                            .iter()
+                            .position(|t| &t.name == n)
+                            .ok_or_else(|| {
+                                TaosError::new(
+                                    Code::PAR_INVALID_TAG_NAME,
+                                    format!("Invalid tag name: {n}"),
+                                )
+                            })?;
                         tags[i] = v.coerce(stable.tags[i].ty, n)?;
                     }
                     Some(ChildSpec { stable, tags })
@@ -121,7 +156,11 @@ impl Dnode {
                 for &k in &plan.order {
                     let c = &r.columns[plan.picked[k]];
                     let v = row[k].take().unwrap_or_default();
-                    let v = if k == plan.ts_at { rescale_ts(v, req.precision, p, &t.name)? } else { v.coerce(c.ty, &c.name)? };
+                    let v = if k == plan.ts_at {
+                        rescale_ts(v, req.precision, p, &t.name)?
+                    } else {
+                        v.coerce(c.ty, &c.name)?
+                    };
                     vals.push(v);
                 }
                 check_ts(&dbc, &t.name, ri, &vals[0])?;
@@ -133,7 +172,11 @@ impl Dnode {
                     sub.creates.push(c);
                 }
             }
-            sub.tables.push(SubmitTable { name: t.name, col_ids: plan.col_ids, rows });
+            sub.tables.push(SubmitTable {
+                name: t.name,
+                col_ids: plan.col_ids,
+                rows,
+            });
         }
         self.propose_all(per_vg).await
     }
@@ -143,7 +186,9 @@ impl Dnode {
         let mut tasks = Vec::with_capacity(per_vg.len());
         for (vg, sub) in per_vg {
             let v = self.vnode(vg)?;
-            tasks.push(tokio::spawn(async move { v.propose(VnodeRequest::Submit(Arc::new(sub))).await }));
+            tasks.push(tokio::spawn(async move {
+                v.propose(VnodeRequest::Submit(Arc::new(sub))).await
+            }));
         }
         let mut affected = 0;
         let mut first_err = None;
@@ -161,7 +206,12 @@ impl Dnode {
     }
 
     /// An existing table, or one that `USING` will create.
-    fn resolve_target(&self, dbc: &DbCtx, name: &str, using: Option<ChildSpec>) -> TaosResult<Resolved> {
+    fn resolve_target(
+        &self,
+        dbc: &DbCtx,
+        name: &str,
+        using: Option<ChildSpec>,
+    ) -> TaosResult<Resolved> {
         let db = &dbc.info.name;
         let vgid = dbc.info.vgroup_for(name);
         let existing = {
@@ -177,20 +227,33 @@ impl Dnode {
                     .read(|c| c.stable_by_uid(db, *suid).map(|st| st.columns.clone()))
                     .ok_or_else(|| TaosError::of(Code::STB_NOT_EXIST))?,
             };
-            return Ok(Resolved { vgid, columns, create: None });
+            return Ok(Resolved {
+                vgid,
+                columns,
+                create: None,
+            });
         }
         let Some(using) = using else {
-            return Err(TaosError::new(Code::PAR_TABLE_NOT_EXIST, format!("Table does not exist: {name}")));
+            return Err(TaosError::new(
+                Code::PAR_TABLE_NOT_EXIST,
+                format!("Table does not exist: {name}"),
+            ));
         };
         if name.is_empty() || name.len() > 192 {
-            return Err(TaosError::new(Code::PAR_INVALID_IDENTIFIER_NAME, format!("Invalid identifier name: {name}")));
+            return Err(TaosError::new(
+                Code::PAR_INVALID_IDENTIFIER_NAME,
+                format!("Invalid identifier name: {name}"),
+            ));
         }
         Ok(Resolved {
             vgid,
             columns: using.stable.columns.clone(),
             create: Some(NewTable {
                 name: name.to_string(),
-                kind: TableKind::Child { suid: using.stable.uid, tags: using.tags },
+                kind: TableKind::Child {
+                    suid: using.stable.uid,
+                    tags: using.tags,
+                },
                 create_time: now_ms(),
                 ttl: 0,
                 comment: None,
@@ -199,21 +262,37 @@ impl Dnode {
     }
 
     /// The super table a `USING` names, and the child's tag values.
-    fn child_spec(&self, s: &Session, dbc: &DbCtx, using: &taos_sql::ast::Using) -> TaosResult<ChildSpec> {
+    fn child_spec(
+        &self,
+        s: &Session,
+        dbc: &DbCtx,
+        using: &taos_sql::ast::Using,
+    ) -> TaosResult<ChildSpec> {
         let db = &dbc.info.name;
         let sdb = using.stable.db.as_deref().unwrap_or(db);
         if sdb != db {
             return Err(TaosError::of(Code::PAR_CORRESPONDING_STABLE_ERR));
         }
         let stable = self.stable_named(db, &using.stable.name)?;
-        let tags = self.tag_values(s, &stable, using.tag_names.as_deref(), &using.tags, dbc.info.options.precision)?;
+        let tags = self.tag_values(
+            s,
+            &stable,
+            using.tag_names.as_deref(),
+            &using.tags,
+            dbc.info.options.precision,
+        )?;
         Ok(ChildSpec { stable, tags })
     }
 
     fn stable_named(&self, db: &str, name: &str) -> TaosResult<StableInfo> {
         self.mnode
             .read(|c| c.stable(db, name).cloned())
-            .ok_or_else(|| TaosError::new(Code::PAR_TABLE_NOT_EXIST, format!("Table does not exist: {name}")))
+            .ok_or_else(|| {
+                TaosError::new(
+                    Code::PAR_TABLE_NOT_EXIST,
+                    format!("Table does not exist: {name}"),
+                )
+            })
     }
 
     /// Is the table missing? Then `USING` must be evaluated (cheap to skip when it exists).
@@ -234,10 +313,22 @@ impl Dnode {
         per_vg: &mut BTreeMap<u32, Submit>,
     ) -> TaosResult<()> {
         let names = target.columns.clone().ok_or_else(|| {
-            TaosError::new(Code::PAR_TABLE_NOT_EXIST, format!("tbname must be given to insert into super table {}", st.name))
+            TaosError::new(
+                Code::PAR_TABLE_NOT_EXIST,
+                format!(
+                    "tbname must be given to insert into super table {}",
+                    st.name
+                ),
+            )
         })?;
         let tbname_pos = names.iter().position(|n| n == "tbname").ok_or_else(|| {
-            TaosError::new(Code::PAR_INVALID_COLUMN, format!("tbname must be given to insert into super table {}", st.name))
+            TaosError::new(
+                Code::PAR_INVALID_COLUMN,
+                format!(
+                    "tbname must be given to insert into super table {}",
+                    st.name
+                ),
+            )
         })?;
         let mut tag_pos = Vec::new();
         let mut col_names = Vec::new();
@@ -254,7 +345,13 @@ impl Dnode {
             }
         }
         let rows = source_rows(target.source)?;
-        let ctx = EvalCtx { precision: dbc.info.options.precision, tz: s.tz, db: Some(&dbc.info.name), user: &s.user, row: None };
+        let ctx = EvalCtx {
+            precision: dbc.info.options.precision,
+            tz: s.tz,
+            db: Some(&dbc.info.name),
+            user: &s.user,
+            row: None,
+        };
         let mut groups: BTreeMap<String, (Vec<Expr>, Vec<Vec<Expr>>)> = BTreeMap::new();
         for (ri, row) in rows.into_iter().enumerate() {
             if row.len() != names.len() {
@@ -262,19 +359,34 @@ impl Dnode {
             }
             let tb = match value_for(&row[tbname_pos], DataType::VarChar(192), &ctx, "tbname")? {
                 Value::VarChar(t) if !t.is_empty() => t,
-                _ => return Err(TaosError::new(Code::PAR_INVALID_IDENTIFIER_NAME, "tbname must be a non-empty string")),
+                _ => {
+                    return Err(TaosError::new(
+                        Code::PAR_INVALID_IDENTIFIER_NAME,
+                        "tbname must be a non-empty string",
+                    ))
+                }
             };
             let mut row = row;
-            let tags: Vec<Expr> = tag_pos.iter().map(|&i| std::mem::replace(&mut row[i], Expr::Literal(Literal::Null))).collect();
-            let cols: Vec<Expr> = col_pos.iter().map(|&i| std::mem::replace(&mut row[i], Expr::Literal(Literal::Null))).collect();
+            let tags: Vec<Expr> = tag_pos
+                .iter()
+                .map(|&i| std::mem::replace(&mut row[i], Expr::Literal(Literal::Null)))
+                .collect();
+            let cols: Vec<Expr> = col_pos
+                .iter()
+                .map(|&i| std::mem::replace(&mut row[i], Expr::Literal(Literal::Null)))
+                .collect();
             let g = groups.entry(tb).or_insert_with(|| (tags, Vec::new()));
             g.1.push(cols);
         }
         let tag_names: Vec<String> = tag_pos.iter().map(|&i| names[i].clone()).collect();
         for (tb, (tags, rows)) in groups {
             let spec = if self.table_missing(dbc, &tb)? {
-                let tags = self.tag_values(s, st, Some(&tag_names), &tags, dbc.info.options.precision)?;
-                Some(ChildSpec { stable: st.clone(), tags })
+                let tags =
+                    self.tag_values(s, st, Some(&tag_names), &tags, dbc.info.options.precision)?;
+                Some(ChildSpec {
+                    stable: st.clone(),
+                    tags,
+                })
             } else {
                 None
             };
@@ -295,15 +407,24 @@ impl Dnode {
 fn source_rows(src: InsertSource) -> TaosResult<Vec<Vec<Expr>>> {
     match src {
         InsertSource::Values(rows) => Ok(rows),
-        InsertSource::Select(_) => Err(TaosError::new(Code::PAR_NOT_SUPPORTED, "INSERT ... SELECT is not supported yet")),
-        InsertSource::File(_) => Err(TaosError::new(Code::PAR_NOT_SUPPORTED, "INSERT ... FILE is not supported yet")),
+        InsertSource::Select(_) => Err(TaosError::new(
+            Code::PAR_NOT_SUPPORTED,
+            "INSERT ... SELECT is not supported yet",
+        )),
+        InsertSource::File(_) => Err(TaosError::new(
+            Code::PAR_NOT_SUPPORTED,
+            "INSERT ... FILE is not supported yet",
+        )),
     }
 }
 
 fn count_err(table: &str, row: usize, want: usize, got: usize) -> TaosError {
     TaosError::new(
         Code::PAR_INVALID_COLUMNS_NUM,
-        format!("Illegal number of columns: table {table} row {} has {got} value(s), {want} expected", row + 1),
+        format!(
+            "Illegal number of columns: table {table} row {} has {got} value(s), {want} expected",
+            row + 1
+        ),
     )
 }
 
@@ -323,12 +444,17 @@ fn plan_columns(columns: &[ColumnDef], names: Option<&[String]>) -> TaosResult<C
         Some(names) => {
             let mut idx = Vec::with_capacity(names.len());
             for n in names {
-                let i = columns
-                    .iter()
-                    .position(|c| &c.name == n)
-                    .ok_or_else(|| TaosError::new(Code::PAR_INVALID_COLUMN, format!("Invalid column name: {n}")))?;
+                let i = columns.iter().position(|c| &c.name == n).ok_or_else(|| {
+                    TaosError::new(
+                        Code::PAR_INVALID_COLUMN,
+                        format!("Invalid column name: {n}"),
+                    )
+                })?;
                 if idx.contains(&i) {
-                    return Err(TaosError::new(Code::PAR_DUPLICATED_COLUMN, format!("Duplicated column names: {n}")));
+                    return Err(TaosError::new(
+                        Code::PAR_DUPLICATED_COLUMN,
+                        format!("Duplicated column names: {n}"),
+                    ));
                 }
                 idx.push(i);
             }
@@ -345,7 +471,12 @@ fn plan_columns(columns: &[ColumnDef], names: Option<&[String]>) -> TaosResult<C
     let mut order: Vec<usize> = vec![ts_at];
     order.extend((0..picked.len()).filter(|&k| k != ts_at));
     let col_ids = order.iter().map(|&k| columns[picked[k]].id).collect();
-    Ok(ColumnPlan { picked, order, ts_at, col_ids })
+    Ok(ColumnPlan {
+        picked,
+        order,
+        ts_at,
+        col_ids,
+    })
 }
 
 /// The primary timestamp is present and inside [now - KEEP, max].
@@ -353,13 +484,19 @@ fn check_ts(dbc: &DbCtx, table: &str, row: usize, v: &Value) -> TaosResult<()> {
     let Value::Timestamp(ts) = v else {
         return Err(TaosError::new(
             Code::PAR_WRONG_VALUE_TYPE,
-            format!("Primary timestamp column can not be null: table {table} row {}", row + 1),
+            format!(
+                "Primary timestamp column can not be null: table {table} row {}",
+                row + 1
+            ),
         ));
     };
     if *ts < dbc.keep_min || *ts > dbc.max_ts {
         return Err(TaosError::new(
             Code::TIMESTAMP_OUT_OF_RANGE,
-            format!("Timestamp data out of range: {ts} in table {table} row {} (outside KEEP)", row + 1),
+            format!(
+                "Timestamp data out of range: {ts} in table {table} row {} (outside KEEP)",
+                row + 1
+            ),
         ));
     }
     Ok(())
@@ -372,12 +509,23 @@ fn rescale_ts(v: Value, from: Precision, to: Precision, table: &str) -> TaosResu
         Value::Float(_) | Value::Double(_) | Value::Bool(_) => None,
         other => other.as_i64(),
     }) else {
-        return Err(TaosError::new(Code::PAR_WRONG_VALUE_TYPE, format!("Invalid timestamp value for table {table}")));
+        return Err(TaosError::new(
+            Code::PAR_WRONG_VALUE_TYPE,
+            format!("Invalid timestamp value for table {table}"),
+        ));
     };
     let (f, t2) = (from.per_second(), to.per_second());
-    let out = if t2 >= f { t.checked_mul(t2 / f) } else { Some(t / (f / t2)) };
-    out.map(Value::Timestamp)
-        .ok_or_else(|| TaosError::new(Code::TIMESTAMP_OUT_OF_RANGE, format!("Timestamp data out of range: {t} in table {table}")))
+    let out = if t2 >= f {
+        t.checked_mul(t2 / f)
+    } else {
+        Some(t / (f / t2))
+    };
+    out.map(Value::Timestamp).ok_or_else(|| {
+        TaosError::new(
+            Code::TIMESTAMP_OUT_OF_RANGE,
+            format!("Timestamp data out of range: {t} in table {table}"),
+        )
+    })
 }
 
 /// Check and convert the rows of one table; ts is moved first.
@@ -390,7 +538,13 @@ fn convert(
     rows: Vec<Vec<Expr>>,
 ) -> TaosResult<SubmitTable> {
     let plan = plan_columns(columns, names)?;
-    let ctx = EvalCtx { precision: dbc.info.options.precision, tz: s.tz, db: Some(&dbc.info.name), user: &s.user, row: None };
+    let ctx = EvalCtx {
+        precision: dbc.info.options.precision,
+        tz: s.tz,
+        db: Some(&dbc.info.name),
+        user: &s.user,
+        row: None,
+    };
     let mut out = Vec::with_capacity(rows.len());
     for (ri, row) in rows.into_iter().enumerate() {
         if row.len() != plan.picked.len() {
@@ -399,13 +553,19 @@ fn convert(
         let mut vals = Vec::with_capacity(plan.order.len());
         for &k in &plan.order {
             let c = &columns[plan.picked[k]];
-            let v = fast_value(&row[k], c.ty).map(Ok).unwrap_or_else(|| value_for(&row[k], c.ty, &ctx, &c.name))?;
+            let v = fast_value(&row[k], c.ty)
+                .map(Ok)
+                .unwrap_or_else(|| value_for(&row[k], c.ty, &ctx, &c.name))?;
             vals.push(v);
         }
         check_ts(dbc, table, ri, &vals[0])?;
         out.push(vals);
     }
-    Ok(SubmitTable { name: table.to_string(), col_ids: plan.col_ids, rows: out })
+    Ok(SubmitTable {
+        name: table.to_string(),
+        col_ids: plan.col_ids,
+        rows: out,
+    })
 }
 
 /// The common literal/type pairs of bulk inserts, without the general evaluator.
@@ -419,7 +579,9 @@ fn fast_value(e: &Expr, ty: DataType) -> Option<Value> {
         (Literal::Int(i), DataType::Double) => Value::Double(*i as f64),
         (Literal::Int(i), DataType::Float) => Value::Float(*i as f32),
         (Literal::Float(f), DataType::Double) => Value::Double(*f),
-        (Literal::Float(f), DataType::Float) if f.abs() <= f32::MAX as f64 => Value::Float(*f as f32),
+        (Literal::Float(f), DataType::Float) if f.abs() <= f32::MAX as f64 => {
+            Value::Float(*f as f32)
+        }
         (Literal::Null, t) if t != DataType::Timestamp => Value::Null,
         _ => return None,
     })

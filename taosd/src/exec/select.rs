@@ -1,8 +1,8 @@
 //! SELECT goes to the DataFusion engine (`taos-query`); what stays here is the primary-key
 //! time range of a WHERE clause, which DELETE needs to turn into a tombstone.
 
-use crate::exec::eval::{eval, EvalCtx};
 use crate::dnode::Dnode;
+use crate::exec::eval::{eval, EvalCtx};
 use crate::exec::{Output, ResultRows, Session};
 use common::{TaosResult, Value};
 use std::sync::Arc;
@@ -18,9 +18,17 @@ impl Dnode {
                 self.check_privilege(s, &db, false)?;
             }
         }
-        let qc = QueryContext { db: s.db.as_deref(), tz: s.tz, user: &s.user };
+        let qc = QueryContext {
+            db: s.db.as_deref(),
+            tz: s.tz,
+            user: &s.user,
+        };
         let out = self.query_engine().select(&q, &qc).await?;
-        Ok(Output::Rows(ResultRows { fields: out.fields, precision: out.precision, rows: out.rows }))
+        Ok(Output::Rows(ResultRows {
+            fields: out.fields,
+            precision: out.precision,
+            rows: out.rows,
+        }))
     }
 }
 
@@ -62,13 +70,19 @@ pub struct TimeRange {
 
 /// Extract the primary-timestamp bounds from the AND-conjuncts of a WHERE clause.
 pub fn time_range(w: &Expr, ts_name: &str, ctx: &EvalCtx) -> TaosResult<TimeRange> {
-    let mut r = TimeRange { start: i64::MIN, end: i64::MAX, exact: true };
+    let mut r = TimeRange {
+        start: i64::MIN,
+        end: i64::MAX,
+        exact: true,
+    };
     fn is_ts(e: &Expr, ts: &str) -> bool {
         matches!(e, Expr::Column { name, .. } if name == ts || name == "_rowts" || name == "_c0")
     }
     fn bound(e: &Expr, ctx: &EvalCtx) -> Option<i64> {
         let v = match e {
-            Expr::Literal(Literal::Str(s)) => Value::Timestamp(common::time::parse_timestamp(s, ctx.precision, ctx.tz).ok()?),
+            Expr::Literal(Literal::Str(s)) => {
+                Value::Timestamp(common::time::parse_timestamp(s, ctx.precision, ctx.tz).ok()?)
+            }
             other => eval(other, ctx).ok()?,
         };
         match v {
@@ -79,12 +93,20 @@ pub fn time_range(w: &Expr, ts_name: &str, ctx: &EvalCtx) -> TaosResult<TimeRang
     }
     fn walk(e: &Expr, ts: &str, ctx: &EvalCtx, r: &mut TimeRange) {
         match e {
-            Expr::Binary { op: BinaryOp::And, left, right } => {
+            Expr::Binary {
+                op: BinaryOp::And,
+                left,
+                right,
+            } => {
                 walk(left, ts, ctx, r);
                 walk(right, ts, ctx, r);
             }
             Expr::Binary { op, left, right } if is_ts(left, ts) || is_ts(right, ts) => {
-                let (op, other) = if is_ts(left, ts) { (*op, right) } else { (flip(*op), left) };
+                let (op, other) = if is_ts(left, ts) {
+                    (*op, right)
+                } else {
+                    (flip(*op), left)
+                };
                 let Some(b) = bound(other, ctx) else {
                     r.exact = false;
                     return;
@@ -101,7 +123,12 @@ pub fn time_range(w: &Expr, ts_name: &str, ctx: &EvalCtx) -> TaosResult<TimeRang
                     _ => r.exact = false,
                 }
             }
-            Expr::Between { expr, low, high, negated: false } if is_ts(expr, ts) => match (bound(low, ctx), bound(high, ctx)) {
+            Expr::Between {
+                expr,
+                low,
+                high,
+                negated: false,
+            } if is_ts(expr, ts) => match (bound(low, ctx), bound(high, ctx)) {
                 (Some(a), Some(b)) => {
                     r.start = r.start.max(a);
                     r.end = r.end.min(b);

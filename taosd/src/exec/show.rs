@@ -16,7 +16,16 @@ fn f(name: &str, ty: DataType) -> Field {
 }
 
 const SYSTEM_TABLES: &[&str] = &[
-    "ins_tags", "ins_columns", "ins_databases", "ins_stables", "ins_tables", "ins_users", "ins_dnodes", "ins_mnodes", "ins_vgroups", "ins_cluster",
+    "ins_tags",
+    "ins_columns",
+    "ins_databases",
+    "ins_stables",
+    "ins_tables",
+    "ins_users",
+    "ins_dnodes",
+    "ins_mnodes",
+    "ins_vgroups",
+    "ins_cluster",
 ];
 
 impl Dnode {
@@ -24,10 +33,17 @@ impl Dnode {
         let r = match show {
             Show::Databases => self.ins_databases(),
             Show::Stables { db, like: pat } => {
-                let db = db.or(s.db.clone()).ok_or_else(|| TaosError::of(Code::PAR_DB_NOT_SPECIFIED))?;
+                let db = db
+                    .or(s.db.clone())
+                    .ok_or_else(|| TaosError::of(Code::PAR_DB_NOT_SPECIFIED))?;
                 self.mnode.read(|c| c.db(&db).map(|_| ()))?;
                 let mut r = ResultRows::new(vec![f("stable_name", DataType::VarChar(192))]);
-                let names: Vec<String> = self.mnode.read(|c| c.stables.get(&db).map(|m| m.keys().cloned().collect()).unwrap_or_default());
+                let names: Vec<String> = self.mnode.read(|c| {
+                    c.stables
+                        .get(&db)
+                        .map(|m| m.keys().cloned().collect())
+                        .unwrap_or_default()
+                });
                 for n in names {
                     if pat.as_deref().map(|p| like(&n, p)).unwrap_or(true) {
                         r.rows.push(vec![vc(n)]);
@@ -35,8 +51,14 @@ impl Dnode {
                 }
                 r
             }
-            Show::Tables { db, like: pat, kind } => {
-                let db = db.or(s.db.clone()).ok_or_else(|| TaosError::of(Code::PAR_DB_NOT_SPECIFIED))?;
+            Show::Tables {
+                db,
+                like: pat,
+                kind,
+            } => {
+                let db = db
+                    .or(s.db.clone())
+                    .ok_or_else(|| TaosError::of(Code::PAR_DB_NOT_SPECIFIED))?;
                 let info = self.mnode.read(|c| c.db(&db).cloned())?;
                 let mut r = ResultRows::new(vec![f("table_name", DataType::VarChar(192))]);
                 let mut names = Vec::new();
@@ -48,7 +70,9 @@ impl Dnode {
                             TableKind::Child { .. } => AstKind::Child,
                             TableKind::Normal { .. } => AstKind::Normal,
                         };
-                        if kind.map(|want| want == k).unwrap_or(true) && pat.as_deref().map(|p| like(&t.name, p)).unwrap_or(true) {
+                        if kind.map(|want| want == k).unwrap_or(true)
+                            && pat.as_deref().map(|p| like(&t.name, p)).unwrap_or(true)
+                        {
                             names.push(t.name.clone());
                         }
                     }
@@ -59,19 +83,28 @@ impl Dnode {
             }
             Show::CreateDatabase(name) => {
                 let db = self.mnode.read(|c| c.db(&name).cloned())?;
-                let mut r = ResultRows::new(vec![f("Database", DataType::VarChar(64)), f("Create Database", DataType::VarChar(1024))]);
-                r.rows.push(vec![vc(name.clone()), vc(db.options.create_sql(&name))]);
+                let mut r = ResultRows::new(vec![
+                    f("Database", DataType::VarChar(64)),
+                    f("Create Database", DataType::VarChar(1024)),
+                ]);
+                r.rows
+                    .push(vec![vc(name.clone()), vc(db.options.create_sql(&name))]);
                 r
             }
-            Show::CreateStable(name) | Show::CreateTable(name) => self.show_create_table(s, &name)?,
+            Show::CreateStable(name) | Show::CreateTable(name) => {
+                self.show_create_table(s, &name)?
+            }
             Show::Users => self.system_table("information_schema", "ins_users")?,
             Show::Dnodes => self.system_table("information_schema", "ins_dnodes")?,
             Show::Mnodes => self.system_table("information_schema", "ins_mnodes")?,
             Show::Cluster => self.system_table("information_schema", "ins_cluster")?,
             Show::Vgroups(db) => {
-                let db = db.or(s.db.clone()).ok_or_else(|| TaosError::of(Code::PAR_DB_NOT_SPECIFIED))?;
+                let db = db
+                    .or(s.db.clone())
+                    .ok_or_else(|| TaosError::of(Code::PAR_DB_NOT_SPECIFIED))?;
                 let mut r = self.system_table("information_schema", "ins_vgroups")?;
-                r.rows.retain(|row| matches!(&row[1], Value::VarChar(d) if *d == db));
+                r.rows
+                    .retain(|row| matches!(&row[1], Value::VarChar(d) if *d == db));
                 r
             }
             Show::Tags(name) => {
@@ -82,7 +115,10 @@ impl Dnode {
                 if r.rows.is_empty() {
                     let info = self.mnode.read(|c| c.db(&db).cloned())?;
                     if self.find_table(&info, &name.name).is_none() {
-                        return Err(TaosError::new(Code::PAR_TABLE_NOT_EXIST, format!("Table does not exist: {}", name.name)));
+                        return Err(TaosError::new(
+                            Code::PAR_TABLE_NOT_EXIST,
+                            format!("Table does not exist: {}", name.name),
+                        ));
                     }
                 }
                 r
@@ -94,7 +130,12 @@ impl Dnode {
                 let st = self
                     .mnode
                     .read(|c| c.stable(&db, &name.name).cloned())
-                    .ok_or_else(|| TaosError::new(Code::STB_NOT_EXIST, format!("STable not exist: {}", name.name)))?;
+                    .ok_or_else(|| {
+                        TaosError::new(
+                            Code::STB_NOT_EXIST,
+                            format!("STable not exist: {}", name.name),
+                        )
+                    })?;
                 let mut fields = vec![f("tbname", DataType::VarChar(192))];
                 fields.extend(st.tags.iter().map(|t| f(&t.name, t.ty)));
                 let mut r = ResultRows::new(fields);
@@ -114,7 +155,11 @@ impl Dnode {
                 r
             }
             Show::Variables | Show::LocalVariables => {
-                let mut r = ResultRows::new(vec![f("name", DataType::VarChar(64)), f("value", DataType::VarChar(128)), f("scope", DataType::VarChar(8))]);
+                let mut r = ResultRows::new(vec![
+                    f("name", DataType::VarChar(64)),
+                    f("value", DataType::VarChar(128)),
+                    f("scope", DataType::VarChar(8)),
+                ]);
                 let c = &self.config;
                 for (k, v) in [
                     ("firstEp", c.first_ep.clone()),
@@ -135,20 +180,73 @@ impl Dnode {
                 }
                 r
             }
-            Show::Connections | Show::Queries | Show::Topics | Show::Consumers | Show::Subscriptions | Show::Streams(_) => {
+            Show::Connections
+            | Show::Queries
+            | Show::Topics
+            | Show::Consumers
+            | Show::Subscriptions
+            | Show::Streams(_) => {
                 // Nothing of these kinds exists yet on this dnode: the right columns, no rows.
                 let cols: &[&str] = match &show {
-                    Show::Connections => &["conn_id", "user", "app", "pid", "end_point", "login_time", "last_access"],
-                    Show::Queries => &["kill_id", "query_id", "conn_id", "app", "pid", "user", "end_point", "create_time", "exec_usec", "sql"],
+                    Show::Connections => &[
+                        "conn_id",
+                        "user",
+                        "app",
+                        "pid",
+                        "end_point",
+                        "login_time",
+                        "last_access",
+                    ],
+                    Show::Queries => &[
+                        "kill_id",
+                        "query_id",
+                        "conn_id",
+                        "app",
+                        "pid",
+                        "user",
+                        "end_point",
+                        "create_time",
+                        "exec_usec",
+                        "sql",
+                    ],
                     Show::Topics => &["topic_name", "db_name", "create_time", "sql"],
-                    Show::Consumers => &["consumer_id", "consumer_group", "client_id", "status", "topics", "up_time", "subscribe_time", "rebalance_time"],
-                    Show::Subscriptions => &["topic_name", "consumer_group", "vgroup_id", "consumer_id", "offset", "rows"],
-                    _ => &["stream_name", "create_time", "sql", "status", "source_db", "target_db", "target_table", "watermark", "trigger"],
+                    Show::Consumers => &[
+                        "consumer_id",
+                        "consumer_group",
+                        "client_id",
+                        "status",
+                        "topics",
+                        "up_time",
+                        "subscribe_time",
+                        "rebalance_time",
+                    ],
+                    Show::Subscriptions => &[
+                        "topic_name",
+                        "consumer_group",
+                        "vgroup_id",
+                        "consumer_id",
+                        "offset",
+                        "rows",
+                    ],
+                    _ => &[
+                        "stream_name",
+                        "create_time",
+                        "sql",
+                        "status",
+                        "source_db",
+                        "target_db",
+                        "target_table",
+                        "watermark",
+                        "trigger",
+                    ],
                 };
                 ResultRows::new(cols.iter().map(|c| f(c, DataType::VarChar(64))).collect())
             }
             other => {
-                return Err(TaosError::new(Code::PAR_NOT_SUPPORTED, format!("SHOW {other:?} is not supported yet")));
+                return Err(TaosError::new(
+                    Code::PAR_NOT_SUPPORTED,
+                    format!("SHOW {other:?} is not supported yet"),
+                ));
             }
         };
         Ok(Output::Rows(r))
@@ -158,32 +256,62 @@ impl Dnode {
         let db = s.db_of(name)?.to_string();
         let info = self.mnode.read(|c| c.db(&db).cloned())?;
         let cols_sql = |cols: &[crate::mnode::catalog::ColumnDef]| {
-            cols.iter().map(|c| format!("`{}` {}", c.name, c.ty.sql())).collect::<Vec<_>>().join(", ")
+            cols.iter()
+                .map(|c| format!("`{}` {}", c.name, c.ty.sql()))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         let sql = if let Some(st) = self.mnode.read(|c| c.stable(&db, &name.name).cloned()) {
-            format!("CREATE STABLE `{}` ({}) TAGS ({})", st.name, cols_sql(&st.columns), cols_sql(&st.tags))
+            format!(
+                "CREATE STABLE `{}` ({}) TAGS ({})",
+                st.name,
+                cols_sql(&st.columns),
+                cols_sql(&st.tags)
+            )
         } else {
-            let (_, t) = self
-                .find_table(&info, &name.name)
-                .ok_or_else(|| TaosError::new(Code::PAR_TABLE_NOT_EXIST, format!("Table does not exist: {}", name.name)))?;
+            let (_, t) = self.find_table(&info, &name.name).ok_or_else(|| {
+                TaosError::new(
+                    Code::PAR_TABLE_NOT_EXIST,
+                    format!("Table does not exist: {}", name.name),
+                )
+            })?;
             match &t.kind {
-                TableKind::Normal { columns, .. } => format!("CREATE TABLE `{}` ({})", t.name, cols_sql(columns)),
+                TableKind::Normal { columns, .. } => {
+                    format!("CREATE TABLE `{}` ({})", t.name, cols_sql(columns))
+                }
                 TableKind::Child { suid, tags } => {
-                    let st = self.mnode.read(|c| c.stable_by_uid(&db, *suid).cloned()).ok_or_else(|| TaosError::of(Code::STB_NOT_EXIST))?;
+                    let st = self
+                        .mnode
+                        .read(|c| c.stable_by_uid(&db, *suid).cloned())
+                        .ok_or_else(|| TaosError::of(Code::STB_NOT_EXIST))?;
                     let tv: Vec<String> = tags
                         .iter()
                         .map(|v| match v {
                             Value::Null => "NULL".into(),
-                            Value::VarChar(x) | Value::NChar(x) | Value::Json(x) => format!("\"{x}\""),
+                            Value::VarChar(x) | Value::NChar(x) | Value::Json(x) => {
+                                format!("\"{x}\"")
+                            }
                             other => other.render(),
                         })
                         .collect();
-                    format!("CREATE TABLE `{}` USING `{}` ({}) TAGS ({})", t.name, st.name,
-                        st.tags.iter().map(|t| format!("`{}`", t.name)).collect::<Vec<_>>().join(", "), tv.join(", "))
+                    format!(
+                        "CREATE TABLE `{}` USING `{}` ({}) TAGS ({})",
+                        t.name,
+                        st.name,
+                        st.tags
+                            .iter()
+                            .map(|t| format!("`{}`", t.name))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        tv.join(", ")
+                    )
                 }
             }
         };
-        let mut r = ResultRows::new(vec![f("Table", DataType::VarChar(192)), f("Create Table", DataType::VarChar(4096))]);
+        let mut r = ResultRows::new(vec![
+            f("Table", DataType::VarChar(192)),
+            f("Create Table", DataType::VarChar(4096)),
+        ]);
         r.rows.push(vec![vc(name.name.clone()), vc(sql)]);
         Ok(r)
     }
@@ -223,7 +351,11 @@ impl Dnode {
         for sys in ["information_schema", "performance_schema"] {
             let mut row = vec![Value::Null; ncols];
             row[0] = vc(sys);
-            row[3] = Value::BigInt(if sys == "information_schema" { SYSTEM_TABLES.len() as i64 } else { 0 });
+            row[3] = Value::BigInt(if sys == "information_schema" {
+                SYSTEM_TABLES.len() as i64
+            } else {
+                0
+            });
             row[15] = vc("ready");
             r.rows.push(row);
         }
@@ -321,9 +453,14 @@ impl Dnode {
                         let m = v.shared.meta.read();
                         for t in m.tables.values() {
                             let (ncols, stable, ty) = match &t.kind {
-                                TableKind::Normal { columns, .. } => (columns.len(), Value::Null, "NORMAL_TABLE"),
+                                TableKind::Normal { columns, .. } => {
+                                    (columns.len(), Value::Null, "NORMAL_TABLE")
+                                }
                                 TableKind::Child { suid, .. } => {
-                                    let st = self.mnode.read(|c| c.stable_by_uid(&d.name, *suid).map(|s| (s.columns.len(), s.name.clone())));
+                                    let st = self.mnode.read(|c| {
+                                        c.stable_by_uid(&d.name, *suid)
+                                            .map(|s| (s.columns.len(), s.name.clone()))
+                                    });
                                     match st {
                                         Some((n, name)) => (n, vc(name), "CHILD_TABLE"),
                                         None => (0, Value::Null, "CHILD_TABLE"),
@@ -345,7 +482,11 @@ impl Dnode {
                         }
                     }
                 }
-                r.rows.sort_by(|a, b| a[1].render().cmp(&b[1].render()).then(a[0].render().cmp(&b[0].render())));
+                r.rows.sort_by(|a, b| {
+                    a[1].render()
+                        .cmp(&b[1].render())
+                        .then(a[0].render().cmp(&b[0].render()))
+                });
                 r
             }
             ("information_schema", "ins_users") => {
@@ -450,8 +591,15 @@ impl Dnode {
                         let v = self.vnode(vg.id)?;
                         let m = v.shared.meta.read();
                         for t in m.tables.values() {
-                            let TableKind::Child { suid, tags } = &t.kind else { continue };
-                            let Some(st) = self.mnode.read(|c| c.stable_by_uid(&d.name, *suid).cloned()) else { continue };
+                            let TableKind::Child { suid, tags } = &t.kind else {
+                                continue;
+                            };
+                            let Some(st) = self
+                                .mnode
+                                .read(|c| c.stable_by_uid(&d.name, *suid).cloned())
+                            else {
+                                continue;
+                            };
                             for (i, tag) in st.tags.iter().enumerate() {
                                 let val = tags.get(i).cloned().unwrap_or(Value::Null);
                                 r.rows.push(vec![
@@ -460,13 +608,19 @@ impl Dnode {
                                     vc(st.name.clone()),
                                     vc(tag.name.clone()),
                                     vc(tag.ty.sql()),
-                                    if val.is_null() { Value::Null } else { vc(val.render()) },
+                                    if val.is_null() {
+                                        Value::Null
+                                    } else {
+                                        vc(val.render())
+                                    },
                                 ]);
                             }
                         }
                     }
                 }
-                r.rows.sort_by(|a, b| (a[1].render(), a[0].render()).cmp(&(b[1].render(), b[0].render())));
+                r.rows.sort_by(|a, b| {
+                    (a[1].render(), a[0].render()).cmp(&(b[1].render(), b[0].render()))
+                });
                 r
             }
             ("information_schema", "ins_columns") => {
@@ -480,10 +634,22 @@ impl Dnode {
                 ]);
                 let dbs: Vec<DbInfo> = self.mnode.read(|c| c.dbs.values().cloned().collect());
                 for d in &dbs {
-                    let stables: Vec<_> = self.mnode.read(|c| c.stables.get(&d.name).map(|m| m.values().cloned().collect()).unwrap_or_default());
+                    let stables: Vec<_> = self.mnode.read(|c| {
+                        c.stables
+                            .get(&d.name)
+                            .map(|m| m.values().cloned().collect())
+                            .unwrap_or_default()
+                    });
                     for st in stables {
                         for c in &st.columns {
-                            r.rows.push(vec![vc(st.name.clone()), vc(d.name.clone()), vc("SUPER_TABLE"), vc(c.name.clone()), vc(c.ty.sql()), Value::Int(c.ty.bytes() as i32)]);
+                            r.rows.push(vec![
+                                vc(st.name.clone()),
+                                vc(d.name.clone()),
+                                vc("SUPER_TABLE"),
+                                vc(c.name.clone()),
+                                vc(c.ty.sql()),
+                                Value::Int(c.ty.bytes() as i32),
+                            ]);
                         }
                     }
                     for vg in &d.vgroups {
@@ -492,7 +658,14 @@ impl Dnode {
                         for t in m.tables.values() {
                             if let TableKind::Normal { columns, .. } = &t.kind {
                                 for c in columns {
-                                    r.rows.push(vec![vc(t.name.clone()), vc(d.name.clone()), vc("NORMAL_TABLE"), vc(c.name.clone()), vc(c.ty.sql()), Value::Int(c.ty.bytes() as i32)]);
+                                    r.rows.push(vec![
+                                        vc(t.name.clone()),
+                                        vc(d.name.clone()),
+                                        vc("NORMAL_TABLE"),
+                                        vc(c.name.clone()),
+                                        vc(c.ty.sql()),
+                                        Value::Int(c.ty.bytes() as i32),
+                                    ]);
                                 }
                             }
                         }
@@ -511,14 +684,26 @@ impl Dnode {
                 let dbs: Vec<DbInfo> = self.mnode.read(|c| c.dbs.values().cloned().collect());
                 for d in dbs {
                     for vg in &d.vgroups {
-                        let n = self.vnode(vg.id).map(|v| v.shared.meta.read().tables.len()).unwrap_or(0);
-                        r.rows.push(vec![Value::Int(vg.id as i32), vc(d.name.clone()), Value::Int(n as i32), Value::SmallInt(1), vc("leader")]);
+                        let n = self
+                            .vnode(vg.id)
+                            .map(|v| v.shared.meta.read().tables.len())
+                            .unwrap_or(0);
+                        r.rows.push(vec![
+                            Value::Int(vg.id as i32),
+                            vc(d.name.clone()),
+                            Value::Int(n as i32),
+                            Value::SmallInt(1),
+                            vc("leader"),
+                        ]);
                     }
                 }
                 r
             }
             _ => {
-                return Err(TaosError::new(Code::PAR_TABLE_NOT_EXIST, format!("Table does not exist: {db}.{table}")));
+                return Err(TaosError::new(
+                    Code::PAR_TABLE_NOT_EXIST,
+                    format!("Table does not exist: {db}.{table}"),
+                ));
             }
         };
         r.precision = Precision::Ms;

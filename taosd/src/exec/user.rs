@@ -12,10 +12,16 @@ fn check_password(p: &str) -> TaosResult<()> {
         return Err(TaosError::of(Code::PAR_PASSWD_EMPTY));
     }
     if p.len() < 8 {
-        return Err(TaosError::new(Code::PAR_PASSWD_EMPTY, "Password too short or empty: at least 8 characters"));
+        return Err(TaosError::new(
+            Code::PAR_PASSWD_EMPTY,
+            "Password too short or empty: at least 8 characters",
+        ));
     }
     if p.len() > 255 {
-        return Err(TaosError::new(Code::PAR_NAME_OR_PASSWD_TOO_LONG, "Value is too long: a password has at most 255 characters"));
+        return Err(TaosError::new(
+            Code::PAR_NAME_OR_PASSWD_TOO_LONG,
+            "Value is too long: a password has at most 255 characters",
+        ));
     }
     Ok(())
 }
@@ -29,11 +35,21 @@ fn superuser_only(s: &Session) -> TaosResult<()> {
 }
 
 impl Dnode {
-    pub fn create_user(&self, s: &Session, name: &str, password: &str, sysinfo: Option<i64>, createdb: Option<i64>) -> TaosResult<Output> {
+    pub fn create_user(
+        &self,
+        s: &Session,
+        name: &str,
+        password: &str,
+        sysinfo: Option<i64>,
+        createdb: Option<i64>,
+    ) -> TaosResult<Output> {
         superuser_only(s)?;
         check_password(password)?;
         if name.is_empty() || name.len() > 23 {
-            return Err(TaosError::new(Code::PAR_NAME_OR_PASSWD_TOO_LONG, "Name or password too long: user name is at most 23 bytes"));
+            return Err(TaosError::new(
+                Code::PAR_NAME_OR_PASSWD_TOO_LONG,
+                "Name or password too long: user name is at most 23 bytes",
+            ));
         }
         self.mnode.mutate(|c| {
             if c.users.contains_key(name) {
@@ -48,13 +64,20 @@ impl Dnode {
         Ok(Output::Affected(0))
     }
 
-    pub fn alter_user(&self, s: &Session, name: &str, change: AlterUserAction) -> TaosResult<Output> {
+    pub fn alter_user(
+        &self,
+        s: &Session,
+        name: &str,
+        change: AlterUserAction,
+    ) -> TaosResult<Output> {
         let own_password = matches!(change, AlterUserAction::Pass(_)) && s.user == name;
         if !own_password {
             superuser_only(s)?;
         }
         self.mnode.mutate(|c| {
-            let u = c.users.get_mut(name).ok_or_else(|| TaosError::new(Code::INVALID_USER, format!("Invalid user: {name}")))?;
+            let u = c.users.get_mut(name).ok_or_else(|| {
+                TaosError::new(Code::INVALID_USER, format!("Invalid user: {name}"))
+            })?;
             match &change {
                 AlterUserAction::Pass(p) => {
                     check_password(p)?;
@@ -62,7 +85,10 @@ impl Dnode {
                 }
                 AlterUserAction::Enable(v) => {
                     if u.superuser && *v == 0 {
-                        return Err(TaosError::new(Code::NO_RIGHTS, "the root user cannot be disabled"));
+                        return Err(TaosError::new(
+                            Code::NO_RIGHTS,
+                            "the root user cannot be disabled",
+                        ));
                     }
                     u.enable = *v != 0;
                 }
@@ -78,8 +104,18 @@ impl Dnode {
         superuser_only(s)?;
         self.mnode.mutate(|c| {
             match c.users.get(name) {
-                None => return Err(TaosError::new(Code::INVALID_USER, format!("Invalid user: {name}"))),
-                Some(u) if u.superuser => return Err(TaosError::new(Code::NO_RIGHTS, "the root user cannot be dropped")),
+                None => {
+                    return Err(TaosError::new(
+                        Code::INVALID_USER,
+                        format!("Invalid user: {name}"),
+                    ))
+                }
+                Some(u) if u.superuser => {
+                    return Err(TaosError::new(
+                        Code::NO_RIGHTS,
+                        "the root user cannot be dropped",
+                    ))
+                }
                 _ => {}
             }
             c.users.remove(name);
@@ -90,7 +126,14 @@ impl Dnode {
 
     /// GRANT (`grant` true) or REVOKE privileges on `db.*` (or `*.*`); table-level targets are
     /// treated as their database.
-    pub fn grant(&self, s: &Session, privileges: &[Privilege], on: &PrivilegeTarget, user: &str, grant: bool) -> TaosResult<Output> {
+    pub fn grant(
+        &self,
+        s: &Session,
+        privileges: &[Privilege],
+        on: &PrivilegeTarget,
+        user: &str,
+        grant: bool,
+    ) -> TaosResult<Output> {
         superuser_only(s)?;
         let db = on.db.clone().unwrap_or_else(|| "*".into());
         if db != "*" {
@@ -102,7 +145,9 @@ impl Dnode {
             Privilege::All => (true, true),
         });
         self.mnode.mutate(|c| {
-            let u = c.users.get_mut(user).ok_or_else(|| TaosError::new(Code::INVALID_USER, format!("Invalid user: {user}")))?;
+            let u = c.users.get_mut(user).ok_or_else(|| {
+                TaosError::new(Code::INVALID_USER, format!("Invalid user: {user}"))
+            })?;
             let entry = u.privileges.entry(db.clone()).or_insert((false, false));
             if grant {
                 entry.0 |= r;

@@ -114,7 +114,9 @@ impl Catalog {
     }
 
     pub fn db(&self, name: &str) -> TaosResult<&DbInfo> {
-        self.dbs.get(name).ok_or_else(|| TaosError::of(Code::DB_NOT_EXIST))
+        self.dbs
+            .get(name)
+            .ok_or_else(|| TaosError::of(Code::DB_NOT_EXIST))
     }
 
     pub fn stable(&self, db: &str, name: &str) -> Option<&StableInfo> {
@@ -122,13 +124,18 @@ impl Catalog {
     }
 
     pub fn stable_by_uid(&self, db: &str, uid: u64) -> Option<&StableInfo> {
-        self.stables.get(db).and_then(|m| m.values().find(|s| s.uid == uid))
+        self.stables
+            .get(db)
+            .and_then(|m| m.values().find(|s| s.uid == uid))
     }
 }
 
 impl UserInfo {
     pub fn new(name: &str, password: &str, superuser: bool, now: i64) -> UserInfo {
-        let salt = format!("{:016x}", now as u64 ^ 0x5bd1_e995_u64.wrapping_mul(name.len() as u64 + 1));
+        let salt = format!(
+            "{:016x}",
+            now as u64 ^ 0x5bd1_e995_u64.wrapping_mul(name.len() as u64 + 1)
+        );
         UserInfo {
             name: name.into(),
             pass_hash: hash_password(&salt, password),

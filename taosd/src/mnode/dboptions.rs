@@ -67,13 +67,18 @@ impl Default for DbOptions {
 }
 
 fn bad(name: &str, msg: impl std::fmt::Display) -> TaosError {
-    TaosError::new(Code::PAR_INVALID_DB_OPTION, format!("Invalid option {name}: {msg}"))
+    TaosError::new(
+        Code::PAR_INVALID_DB_OPTION,
+        format!("Invalid option {name}: {msg}"),
+    )
 }
 
 fn int(name: &str, v: &OptValue, min: i64, max: i64) -> TaosResult<i64> {
     let i = match v {
         OptValue::Int(i) => *i,
-        OptValue::Str(s) | OptValue::Ident(s) => s.parse().map_err(|_| bad(name, format!("'{s}' is not a number")))?,
+        OptValue::Str(s) | OptValue::Ident(s) => s
+            .parse()
+            .map_err(|_| bad(name, format!("'{s}' is not a number")))?,
         _ => return Err(bad(name, "expects an integer")),
     };
     if i < min || i > max {
@@ -85,9 +90,14 @@ fn int(name: &str, v: &OptValue, min: i64, max: i64) -> TaosResult<i64> {
 /// A duration in minutes; a bare number means days (TDengine's rule for DURATION/KEEP).
 fn minutes(name: &str, v: &OptValue) -> TaosResult<i64> {
     let d = match v {
-        OptValue::Int(i) => DurationLit { value: *i, unit: 'd' },
+        OptValue::Int(i) => DurationLit {
+            value: *i,
+            unit: 'd',
+        },
         OptValue::Duration(d) => *d,
-        OptValue::Str(s) | OptValue::Ident(s) => DurationLit::parse(s, Some('d')).ok_or_else(|| bad(name, format!("'{s}'")))?,
+        OptValue::Str(s) | OptValue::Ident(s) => {
+            DurationLit::parse(s, Some('d')).ok_or_else(|| bad(name, format!("'{s}'")))?
+        }
         _ => return Err(bad(name, "expects a duration such as 10d")),
     };
     if !matches!(d.unit, 'm' | 'h' | 'd') {
@@ -109,7 +119,17 @@ impl DbOptions {
         for o in opts {
             let n = o.name.as_str();
             let v = &o.value;
-            let fixed = ["vgroups", "precision", "pagesize", "tsdb_pagesize", "comp", "single_stable", "table_prefix", "table_suffix", "maxrows"];
+            let fixed = [
+                "vgroups",
+                "precision",
+                "pagesize",
+                "tsdb_pagesize",
+                "comp",
+                "single_stable",
+                "table_prefix",
+                "table_suffix",
+                "maxrows",
+            ];
             if alter && fixed.contains(&n) {
                 return Err(bad(n, "cannot be altered"));
             }
@@ -127,7 +147,8 @@ impl DbOptions {
                 }
                 "precision" => {
                     let s = text(n, v)?;
-                    self.precision = Precision::parse(&s).ok_or_else(|| bad(n, format!("'{s}', expects 'ms', 'us' or 'ns'")))?;
+                    self.precision = Precision::parse(&s)
+                        .ok_or_else(|| bad(n, format!("'{s}', expects 'ms', 'us' or 'ns'")))?;
                 }
                 "buffer" => self.buffer = int(n, v, 3, 16384)? as u32,
                 "pages" => self.pages = int(n, v, 64, i32::MAX as i64)? as u32,
@@ -136,7 +157,10 @@ impl DbOptions {
                 "cachemodel" => {
                     let s = text(n, v)?;
                     if !["none", "last_row", "last_value", "both"].contains(&s.as_str()) {
-                        return Err(bad(n, format!("'{s}', expects 'none', 'last_row', 'last_value' or 'both'")));
+                        return Err(bad(
+                            n,
+                            format!("'{s}', expects 'none', 'last_row', 'last_value' or 'both'"),
+                        ));
                     }
                     self.cachemodel = s;
                 }
@@ -161,7 +185,10 @@ impl DbOptions {
                     for x in list {
                         let m = minutes(n, x)?;
                         if !(1440..=365000 * 1440).contains(&m) {
-                            return Err(bad(n, format!("{m}m valid range: [1440m, {}m]", 365000i64 * 1440)));
+                            return Err(bad(
+                                n,
+                                format!("{m}m valid range: [1440m, {}m]", 365000i64 * 1440),
+                            ));
                         }
                         keep.push(m);
                     }
@@ -182,12 +209,30 @@ impl DbOptions {
                 "table_suffix" => self.table_suffix = int(n, v, -191, 191)?,
                 "wal_level" => self.wal_level = int(n, v, 0, 2)? as u32,
                 "wal_fsync_period" => self.wal_fsync_period = int(n, v, 0, 180_000)? as u32,
-                "wal_retention_period" => self.wal_retention_period = int(n, v, -1, i32::MAX as i64)?,
+                "wal_retention_period" => {
+                    self.wal_retention_period = int(n, v, -1, i32::MAX as i64)?
+                }
                 "wal_retention_size" => self.wal_retention_size = int(n, v, -1, i32::MAX as i64)?,
-                "strict" | "wal_roll_period" | "wal_segment_size" | "s3_keeplocal" | "s3_chunksize" | "s3_compact"
-                | "ss_keeplocal" | "ss_chunkpages" | "ss_compact" | "encrypt_algorithm" | "compact_interval"
-                | "compact_time_range" | "compact_time_offset" | "dnodes" => {}
-                other => return Err(TaosError::new(Code::PAR_SYNTAX_ERROR, format!("syntax error near \"{other}\": unknown database option"))),
+                "strict"
+                | "wal_roll_period"
+                | "wal_segment_size"
+                | "s3_keeplocal"
+                | "s3_chunksize"
+                | "s3_compact"
+                | "ss_keeplocal"
+                | "ss_chunkpages"
+                | "ss_compact"
+                | "encrypt_algorithm"
+                | "compact_interval"
+                | "compact_time_range"
+                | "compact_time_offset"
+                | "dnodes" => {}
+                other => {
+                    return Err(TaosError::new(
+                        Code::PAR_SYNTAX_ERROR,
+                        format!("syntax error near \"{other}\": unknown database option"),
+                    ))
+                }
             }
         }
         let keep_max = *self.keep.iter().max().unwrap_or(&0);
@@ -209,15 +254,22 @@ impl DbOptions {
     /// KEEP in the database precision.
     pub fn keep_units(&self) -> i64 {
         let m = *self.keep.iter().max().unwrap_or(&(3650 * 1440));
-        m.saturating_mul(60).saturating_mul(self.precision.per_second())
+        m.saturating_mul(60)
+            .saturating_mul(self.precision.per_second())
     }
 
     pub fn duration_units(&self) -> i64 {
-        self.duration.saturating_mul(60).saturating_mul(self.precision.per_second())
+        self.duration
+            .saturating_mul(60)
+            .saturating_mul(self.precision.per_second())
     }
 
     pub fn keep_text(&self) -> String {
-        self.keep.iter().map(|k| format!("{k}m")).collect::<Vec<_>>().join(",")
+        self.keep
+            .iter()
+            .map(|k| format!("{k}m"))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// The option text of `SHOW CREATE DATABASE`.

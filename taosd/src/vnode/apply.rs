@@ -10,13 +10,26 @@ use tsdb::TableWrite;
 
 pub fn apply(shared: &VnodeShared, version: u64, req: VnodeRequest) -> VnodeResponse {
     match apply_inner(shared, version, req) {
-        Ok(affected) => VnodeResponse { affected, error: None },
-        Err(e) => VnodeResponse { affected: 0, error: Some(e) },
+        Ok(affected) => VnodeResponse {
+            affected,
+            error: None,
+        },
+        Err(e) => VnodeResponse {
+            affected: 0,
+            error: Some(e),
+        },
     }
 }
 
 fn to_meta(t: NewTable) -> TableMeta {
-    TableMeta { name: t.name, uid: 0, create_time: t.create_time, kind: t.kind, ttl: t.ttl, comment: t.comment }
+    TableMeta {
+        name: t.name,
+        uid: 0,
+        create_time: t.create_time,
+        kind: t.kind,
+        ttl: t.ttl,
+        comment: t.comment,
+    }
 }
 
 fn apply_inner(shared: &VnodeShared, version: u64, req: VnodeRequest) -> TaosResult<i64> {
@@ -45,7 +58,12 @@ fn apply_inner(shared: &VnodeShared, version: u64, req: VnodeRequest) -> TaosRes
             Ok(n)
         }
         VnodeRequest::DropStable(suid) => {
-            let names: Vec<String> = shared.meta.read().children_of(suid).map(|t| t.name.clone()).collect();
+            let names: Vec<String> = shared
+                .meta
+                .read()
+                .children_of(suid)
+                .map(|t| t.name.clone())
+                .collect();
             {
                 let mut m = shared.meta.write();
                 for n in &names {
@@ -70,7 +88,10 @@ fn apply_inner(shared: &VnodeShared, version: u64, req: VnodeRequest) -> TaosRes
                 let m = shared.meta.read();
                 for t in &submit.tables {
                     let meta = m.get(&t.name).ok_or_else(|| {
-                        TaosError::new(Code::TDB_TABLE_NOT_EXIST, format!("Table does not exist: {}", t.name))
+                        TaosError::new(
+                            Code::TDB_TABLE_NOT_EXIST,
+                            format!("Table does not exist: {}", t.name),
+                        )
                     })?;
                     writes.push(TableWrite {
                         uid: meta.uid,
@@ -87,22 +108,34 @@ fn apply_inner(shared: &VnodeShared, version: u64, req: VnodeRequest) -> TaosRes
         VnodeRequest::Delete { tables, start, end } => {
             let uids: Vec<u64> = {
                 let m = shared.meta.read();
-                tables.iter().filter_map(|n| m.get(n).map(|t| t.uid)).collect()
+                tables
+                    .iter()
+                    .filter_map(|n| m.get(n).map(|t| t.uid))
+                    .collect()
             };
             let mut n = 0;
             for uid in uids {
-                n += shared.tsdb.delete_range(version, uid, start, end).map_err(engine)? as i64;
+                n += shared
+                    .tsdb
+                    .delete_range(version, uid, start, end)
+                    .map_err(engine)? as i64;
             }
             Ok(n)
         }
         VnodeRequest::SetTags { table, tags } => {
             let mut m = shared.meta.write();
             match m.tables.get_mut(&table) {
-                Some(TableMeta { kind: TableKind::Child { tags: old, .. }, .. }) => {
+                Some(TableMeta {
+                    kind: TableKind::Child { tags: old, .. },
+                    ..
+                }) => {
                     *old = tags;
                     Ok(1)
                 }
-                _ => Err(TaosError::new(Code::PAR_TABLE_NOT_EXIST, format!("Table does not exist: {table}"))),
+                _ => Err(TaosError::new(
+                    Code::PAR_TABLE_NOT_EXIST,
+                    format!("Table does not exist: {table}"),
+                )),
             }
         }
         VnodeRequest::DropTag { suid, index } => {
@@ -118,14 +151,31 @@ fn apply_inner(shared: &VnodeShared, version: u64, req: VnodeRequest) -> TaosRes
             }
             Ok(n)
         }
-        VnodeRequest::AlterNormal { table, columns, version: v, next_col_id } => {
+        VnodeRequest::AlterNormal {
+            table,
+            columns,
+            version: v,
+            next_col_id,
+        } => {
             let mut m = shared.meta.write();
             match m.tables.get_mut(&table) {
-                Some(t @ TableMeta { kind: TableKind::Normal { .. }, .. }) => {
-                    t.kind = TableKind::Normal { columns, version: v, next_col_id };
+                Some(
+                    t @ TableMeta {
+                        kind: TableKind::Normal { .. },
+                        ..
+                    },
+                ) => {
+                    t.kind = TableKind::Normal {
+                        columns,
+                        version: v,
+                        next_col_id,
+                    };
                     Ok(1)
                 }
-                _ => Err(TaosError::new(Code::PAR_TABLE_NOT_EXIST, format!("Table does not exist: {table}"))),
+                _ => Err(TaosError::new(
+                    Code::PAR_TABLE_NOT_EXIST,
+                    format!("Table does not exist: {table}"),
+                )),
             }
         }
     }

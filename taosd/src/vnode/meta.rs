@@ -10,8 +10,15 @@ use std::collections::HashMap;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum TableKind {
-    Child { suid: u64, tags: Vec<Value> },
-    Normal { columns: Vec<ColumnDef>, version: u32, next_col_id: u16 },
+    Child {
+        suid: u64,
+        tags: Vec<Value>,
+    },
+    Normal {
+        columns: Vec<ColumnDef>,
+        version: u32,
+        next_col_id: u16,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -45,11 +52,18 @@ pub struct VnodeMeta {
 
 impl VnodeMeta {
     pub fn new(vgid: u32) -> VnodeMeta {
-        VnodeMeta { next_uid: (vgid as u64) << 40, ..Default::default() }
+        VnodeMeta {
+            next_uid: (vgid as u64) << 40,
+            ..Default::default()
+        }
     }
 
     pub fn rebuild_index(&mut self) {
-        self.by_uid = self.tables.values().map(|t| (t.uid, t.name.clone())).collect();
+        self.by_uid = self
+            .tables
+            .values()
+            .map(|t| (t.uid, t.name.clone()))
+            .collect();
     }
 
     pub fn get(&self, name: &str) -> Option<&TableMeta> {
@@ -76,6 +90,8 @@ impl VnodeMeta {
     }
 
     pub fn children_of(&self, suid: u64) -> impl Iterator<Item = &TableMeta> {
-        self.tables.values().filter(move |t| matches!(t.kind, TableKind::Child { suid: s, .. } if s == suid))
+        self.tables
+            .values()
+            .filter(move |t| matches!(t.kind, TableKind::Child { suid: s, .. } if s == suid))
     }
 }

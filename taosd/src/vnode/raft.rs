@@ -13,8 +13,9 @@ use crate::vnode::VnodeShared;
 use common::Value;
 use openraft::storage::{LogFlushed, RaftLogStorage, RaftStateMachine};
 use openraft::{
-    AnyError, BasicNode, Entry, EntryPayload, LogId, LogState, OptionalSend, RaftLogReader, RaftSnapshotBuilder,
-    Snapshot, SnapshotMeta, StorageError, StorageIOError, StoredMembership, Vote,
+    AnyError, BasicNode, Entry, EntryPayload, LogId, LogState, OptionalSend, RaftLogReader,
+    RaftSnapshotBuilder, Snapshot, SnapshotMeta, StorageError, StorageIOError, StoredMembership,
+    Vote,
 };
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -72,13 +73,28 @@ pub enum VnodeRequest {
     DropStable(u64),
     Submit(Arc<Submit>),
     /// Delete rows of these tables in [start, end].
-    Delete { tables: Vec<String>, start: i64, end: i64 },
+    Delete {
+        tables: Vec<String>,
+        start: i64,
+        end: i64,
+    },
     /// Replace the tag values of a child table.
-    SetTags { table: String, tags: Vec<Value> },
+    SetTags {
+        table: String,
+        tags: Vec<Value>,
+    },
     /// A super table lost the tag at `index`: remove that slot from every child.
-    DropTag { suid: u64, index: usize },
+    DropTag {
+        suid: u64,
+        index: usize,
+    },
     /// Replace the schema of a normal table.
-    AlterNormal { table: String, columns: Vec<crate::mnode::catalog::ColumnDef>, version: u32, next_col_id: u16 },
+    AlterNormal {
+        table: String,
+        columns: Vec<crate::mnode::catalog::ColumnDef>,
+        version: u32,
+        next_col_id: u16,
+    },
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -113,16 +129,27 @@ impl LogInner {
     pub fn open(dir: PathBuf, wal: Wal) -> Result<LogInner, common::TaosError> {
         let state_path = dir.join("raft.json");
         let persisted: Persisted = match std::fs::read(&state_path) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| common::TaosError::internal(format!("raft.json: {e}")))?,
+            Ok(b) => serde_json::from_slice(&b)
+                .map_err(|e| common::TaosError::internal(format!("raft.json: {e}")))?,
             Err(_) => Persisted::default(),
         };
-        let mut inner = LogInner { wal, cache: BTreeMap::new(), last_log_id: None, persisted, state_path };
+        let mut inner = LogInner {
+            wal,
+            cache: BTreeMap::new(),
+            last_log_id: None,
+            persisted,
+            state_path,
+        };
         inner.last_log_id = match inner.wal.last_index() {
             Some(i) => {
                 let recs = inner.wal.read(i, i).map_err(|e| e.to_taos())?;
-                let (_, bytes) = recs.into_iter().next().ok_or_else(|| common::TaosError::internal("WAL tail unreadable"))?;
-                let e: Entry<TypeConfig> =
-                    bincode::deserialize(&bytes).map_err(|e| common::TaosError::new(common::Code::WAL_FILE_CORRUPTED, e.to_string()))?;
+                let (_, bytes) = recs
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| common::TaosError::internal("WAL tail unreadable"))?;
+                let e: Entry<TypeConfig> = bincode::deserialize(&bytes).map_err(|e| {
+                    common::TaosError::new(common::Code::WAL_FILE_CORRUPTED, e.to_string())
+                })?;
                 Some(e.log_id)
             }
             None => inner.persisted.purged,
@@ -142,12 +169,18 @@ impl LogInner {
 
     /// Remove WAL segments up to `index` once data is durable in files (and TMQ retention allows).
     pub fn purge_wal(&mut self, upto: LogId<u64>) -> Result<(), common::TaosError> {
-        if self.persisted.purged.map(|p| p.index >= upto.index).unwrap_or(false) {
+        if self
+            .persisted
+            .purged
+            .map(|p| p.index >= upto.index)
+            .unwrap_or(false)
+        {
             return Ok(());
         }
         self.wal.purge_upto(upto.index).map_err(|e| e.to_taos())?;
         self.persisted.purged = Some(upto);
-        self.save().map_err(|e| common::TaosError::internal(e.to_string()))
+        self.save()
+            .map_err(|e| common::TaosError::internal(e.to_string()))
     }
 
     pub fn set_wal_options(&mut self, opts: tsdb::wal::WalOptions) {
@@ -196,7 +229,9 @@ impl LogInner {
             return Ok(Vec::new());
         }
         let recs = self.wal.read(s, e).map_err(read_err)?;
-        recs.into_iter().map(|(_, b)| bincode::deserialize::<Entry<TypeConfig>>(&b).map_err(read_err)).collect()
+        recs.into_iter()
+            .map(|(_, b)| bincode::deserialize::<Entry<TypeConfig>>(&b).map_err(read_err))
+            .collect()
     }
 }
 
@@ -217,7 +252,14 @@ fn bounds(range: &impl RangeBounds<u64>) -> (u64, u64) {
         Bound::Excluded(e) => e.saturating_sub(1),
         Bound::Unbounded => u64::MAX,
     };
-    (start, if matches!(range.end_bound(), Bound::Excluded(0)) { 0 } else { end })
+    (
+        start,
+        if matches!(range.end_bound(), Bound::Excluded(0)) {
+            0
+        } else {
+            end
+        },
+    )
 }
 
 impl RaftLogReader<TypeConfig> for LogStore {
@@ -239,7 +281,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, SErr> {
         let inner = self.inner.lock();
-        Ok(LogState { last_purged_log_id: inner.persisted.purged, last_log_id: inner.last_log_id.or(inner.persisted.purged) })
+        Ok(LogState {
+            last_purged_log_id: inner.persisted.purged,
+            last_log_id: inner.last_log_id.or(inner.persisted.purged),
+        })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -266,7 +311,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let res = tokio::task::block_in_place(move || -> Result<(), SErr> {
             let encoded: Vec<(u64, Vec<u8>)> = entries
                 .iter()
-                .map(|e| bincode::serialize(e).map(|b| (e.log_id.index, b)).map_err(io_err))
+                .map(|e| {
+                    bincode::serialize(e)
+                        .map(|b| (e.log_id.index, b))
+                        .map_err(io_err)
+                })
                 .collect::<Result<_, _>>()?;
             let refs: Vec<(u64, &[u8])> = encoded.iter().map(|(i, b)| (*i, b.as_slice())).collect();
             let mut g = inner.lock();
@@ -295,7 +344,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         g.cache.split_off(&log_id.index);
         let prev = log_id.index.checked_sub(1);
         g.last_log_id = match prev {
-            Some(p) if p > 0 => g.entries(p, p)?.pop().map(|e| e.log_id).or(g.persisted.purged),
+            Some(p) if p > 0 => g
+                .entries(p, p)?
+                .pop()
+                .map(|e| e.log_id)
+                .or(g.persisted.purged),
             _ => g.persisted.purged,
         };
         Ok(())
@@ -315,14 +368,20 @@ pub struct StateMachine {
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, SErr> {
         // Snapshots ship whole vnodes to new replicas: that belongs to the cluster issue.
-        Err(StorageIOError::write_snapshot(None, AnyError::error("vnode snapshots are not supported yet")).into())
+        Err(StorageIOError::write_snapshot(
+            None,
+            AnyError::error("vnode snapshots are not supported yet"),
+        )
+        .into())
     }
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
     type SnapshotBuilder = StateMachine;
 
-    async fn applied_state(&mut self) -> Result<(Option<LogId<u64>>, StoredMembership<u64, BasicNode>), SErr> {
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogId<u64>>, StoredMembership<u64, BasicNode>), SErr> {
         let m = self.shared.meta.read();
         Ok((m.applied, m.membership.clone()))
     }
@@ -359,15 +418,25 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        StateMachine { shared: self.shared.clone() }
+        StateMachine {
+            shared: self.shared.clone(),
+        }
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, SErr> {
         Ok(Box::new(Cursor::new(Vec::new())))
     }
 
-    async fn install_snapshot(&mut self, _meta: &SnapshotMeta<u64, BasicNode>, _snapshot: Box<Cursor<Vec<u8>>>) -> Result<(), SErr> {
-        Err(StorageIOError::write_snapshot(None, AnyError::error("vnode snapshots are not supported yet")).into())
+    async fn install_snapshot(
+        &mut self,
+        _meta: &SnapshotMeta<u64, BasicNode>,
+        _snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), SErr> {
+        Err(StorageIOError::write_snapshot(
+            None,
+            AnyError::error("vnode snapshots are not supported yet"),
+        )
+        .into())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, SErr> {
@@ -387,9 +456,9 @@ impl openraft::network::RaftNetworkFactory<TypeConfig> for Network {
 }
 
 fn unreachable<E: std::error::Error>() -> openraft::error::RPCError<u64, BasicNode, E> {
-    openraft::error::RPCError::Unreachable(openraft::error::Unreachable::new(&std::io::Error::other(
-        "no peers: single-replica vgroup",
-    )))
+    openraft::error::RPCError::Unreachable(openraft::error::Unreachable::new(
+        &std::io::Error::other("no peers: single-replica vgroup"),
+    ))
 }
 
 impl openraft::network::RaftNetwork<TypeConfig> for NoPeer {
@@ -397,7 +466,10 @@ impl openraft::network::RaftNetwork<TypeConfig> for NoPeer {
         &mut self,
         _rpc: openraft::raft::AppendEntriesRequest<TypeConfig>,
         _option: openraft::network::RPCOption,
-    ) -> Result<openraft::raft::AppendEntriesResponse<u64>, openraft::error::RPCError<u64, BasicNode, openraft::error::RaftError<u64>>> {
+    ) -> Result<
+        openraft::raft::AppendEntriesResponse<u64>,
+        openraft::error::RPCError<u64, BasicNode, openraft::error::RaftError<u64>>,
+    > {
         Err(unreachable())
     }
 
@@ -407,7 +479,11 @@ impl openraft::network::RaftNetwork<TypeConfig> for NoPeer {
         _option: openraft::network::RPCOption,
     ) -> Result<
         openraft::raft::InstallSnapshotResponse<u64>,
-        openraft::error::RPCError<u64, BasicNode, openraft::error::RaftError<u64, openraft::error::InstallSnapshotError>>,
+        openraft::error::RPCError<
+            u64,
+            BasicNode,
+            openraft::error::RaftError<u64, openraft::error::InstallSnapshotError>,
+        >,
     > {
         Err(unreachable())
     }
@@ -416,7 +492,10 @@ impl openraft::network::RaftNetwork<TypeConfig> for NoPeer {
         &mut self,
         _rpc: openraft::raft::VoteRequest<u64>,
         _option: openraft::network::RPCOption,
-    ) -> Result<openraft::raft::VoteResponse<u64>, openraft::error::RPCError<u64, BasicNode, openraft::error::RaftError<u64>>> {
+    ) -> Result<
+        openraft::raft::VoteResponse<u64>,
+        openraft::error::RPCError<u64, BasicNode, openraft::error::RaftError<u64>>,
+    > {
         Err(unreachable())
     }
 }

@@ -20,7 +20,11 @@ pub fn free_port() -> u16 {
 impl TestServer {
     pub fn start() -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut s = TestServer { port: free_port(), dir, child: None };
+        let mut s = TestServer {
+            port: free_port(),
+            dir,
+            child: None,
+        };
         s.spawn();
         s
     }
@@ -71,7 +75,10 @@ impl TestServer {
                     panic!("taosd exited early ({status}); log:\n{}", self.log());
                 }
             }
-            if std::fs::read_to_string(self.dir.path().join("taosd.out")).map(|l| l.contains("taosd is ready")).unwrap_or(false) {
+            if std::fs::read_to_string(self.dir.path().join("taosd.out"))
+                .map(|l| l.contains("taosd is ready"))
+                .unwrap_or(false)
+            {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
