@@ -58,6 +58,16 @@ pub trait Catalog: Send + Sync {
         spec: &ScanSpec,
     ) -> TaosResult<Vec<(usize, RecordBatch)>>;
 
+    /// The newest row of each member (all data columns, timestamp first), for LAST_ROW
+    /// queries the engine can answer without scanning. `None`: not available, plan normally.
+    async fn last_rows(
+        &self,
+        _set: &TableSet,
+        _members: &[usize],
+    ) -> TaosResult<Option<Vec<(usize, Vec<Value>)>>> {
+        Ok(None)
+    }
+
     /// information_schema / performance_schema tables as rows.
     fn system_table(&self, db: &str, name: &str) -> TaosResult<(Vec<Field>, Vec<Vec<Value>>)>;
 }

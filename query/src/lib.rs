@@ -110,6 +110,9 @@ impl QueryEngine {
 
     /// Plan and run one SELECT (or UNION chain).
     pub async fn select(&self, q: &Query, qc: &QueryContext<'_>) -> TaosResult<QueryOutput> {
+        if let Some(out) = self.last_rows(q, qc).await? {
+            return Ok(out);
+        }
         let now_ns = Precision::Ns.to_nanos(Precision::Ns.now());
         let lcx = LowerCtx {
             catalog: self.catalog.as_ref(),
@@ -181,6 +184,158 @@ impl QueryEngine {
             precision: p,
             rows,
         })
+    }
+}
+
+/// What a LAST_ROW-only query outputs per group.
+enum LastItem {
+    Col(usize),
+    Tag(usize),
+    Tbname,
+}
+
+impl QueryEngine {
+    /// `SELECT last_row(..), [tags, tbname] FROM t [PARTITION BY tbname|tags]` with no other
+    /// clause: answered from each table's newest row (the vnodes' last-row cache) instead of a
+    /// scan. Per group, the newest row wins and its table supplies tags and tbname, which is
+    /// TDengine's selector semantics. `None` means "plan it normally".
+    async fn last_rows(&self, q: &Query, qc: &QueryContext<'_>) -> TaosResult<Option<QueryOutput>> {
+        use taos_sql::ast::{Expr, FromItem, SelectItem};
+        let Query::Select(s) = q else { return Ok(None) };
+        if s.where_.is_some()
+            || s.window.is_some()
+            || !s.group_by.is_empty()
+            || s.having.is_some()
+            || !s.order_by.is_empty()
+            || s.limit.is_some()
+            || s.slimit.is_some()
+            || s.distinct
+            || s.tags
+            || s.fill.is_some()
+            || s.range.is_some()
+        {
+            return Ok(None);
+        }
+        let Some(FromItem::Table { name, .. }) = &s.from else {
+            return Ok(None);
+        };
+        let Some(db) = name.db.as_deref().or(qc.db) else {
+            return Ok(None);
+        };
+        if db == "information_schema" || db == "performance_schema" {
+            return Ok(None);
+        }
+        let Ok(set) = self.catalog.table_set(db, &name.name) else {
+            return Ok(None);
+        };
+        let col_of = |n: &str| -> Option<LastItem> {
+            if n == "tbname" {
+                Some(LastItem::Tbname)
+            } else {
+                set.tags.iter().position(|t| t.name == n).map(LastItem::Tag)
+            }
+        };
+        let mut keys = Vec::new();
+        for k in &s.partition_by {
+            match k {
+                Expr::Column { name, table: None } => match col_of(name) {
+                    Some(i) => keys.push(i),
+                    None => return Ok(None),
+                },
+                _ => return Ok(None),
+            }
+        }
+        let mut items = Vec::new();
+        let mut fields = Vec::new();
+        for it in &s.projection {
+            let SelectItem::Expr { expr, alias } = it else {
+                return Ok(None);
+            };
+            match expr {
+                Expr::Function {
+                    name: f,
+                    args,
+                    distinct: false,
+                } if f == "last_row" && args.len() == 1 => match &args[0] {
+                    Expr::Star => {
+                        for (i, c) in set.columns.iter().enumerate() {
+                            items.push(LastItem::Col(i));
+                            fields.push(Field::new(format!("last_row({})", c.name), c.ty));
+                        }
+                    }
+                    Expr::Column {
+                        name: c,
+                        table: None,
+                    } => {
+                        let Some(i) = set.columns.iter().position(|x| x.name == *c) else {
+                            return Ok(None);
+                        };
+                        items.push(LastItem::Col(i));
+                        fields.push(Field::new(
+                            alias.clone().unwrap_or_else(|| format!("last_row({c})")),
+                            set.columns[i].ty,
+                        ));
+                    }
+                    _ => return Ok(None),
+                },
+                Expr::Column {
+                    name: c,
+                    table: None,
+                } => {
+                    let Some(item) = col_of(c) else {
+                        return Ok(None);
+                    };
+                    let ty = match &item {
+                        LastItem::Tag(i) => set.tags[*i].ty,
+                        _ => common::DataType::VarChar(192),
+                    };
+                    items.push(item);
+                    fields.push(Field::new(alias.clone().unwrap_or_else(|| c.clone()), ty));
+                }
+                _ => return Ok(None),
+            }
+        }
+        let members: Vec<usize> = (0..set.members.len()).collect();
+        let Some(rows) = self.catalog.last_rows(&set, &members).await? else {
+            return Ok(None);
+        };
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let value_of = |item: &LastItem, m: usize, row: &[Value]| -> Value {
+            let member = &set.members[m];
+            match item {
+                LastItem::Col(i) => row.get(*i).cloned().unwrap_or(Value::Null),
+                LastItem::Tag(i) => member.tags.get(*i).cloned().unwrap_or(Value::Null),
+                LastItem::Tbname => Value::VarChar(member.name.clone()),
+            }
+        };
+        // Newest row per group.
+        let mut groups: std::collections::BTreeMap<String, (i64, usize, Vec<Value>)> =
+            std::collections::BTreeMap::new();
+        for (m, row) in rows {
+            let key: String = keys
+                .iter()
+                .map(|k| value_of(k, m, &row).render())
+                .collect::<Vec<_>>()
+                .join("\u{1}");
+            let ts = row.first().and_then(|v| v.as_i64()).unwrap_or(i64::MIN);
+            match groups.get(&key) {
+                Some((t, _, _)) if *t >= ts => {}
+                _ => {
+                    groups.insert(key, (ts, m, row));
+                }
+            }
+        }
+        let out_rows = groups
+            .into_values()
+            .map(|(_, m, row)| items.iter().map(|it| value_of(it, m, &row)).collect())
+            .collect();
+        Ok(Some(QueryOutput {
+            fields,
+            precision: set.precision,
+            rows: out_rows,
+        }))
     }
 }
 

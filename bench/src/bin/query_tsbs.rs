@@ -39,6 +39,7 @@ Usage: query_tsbs [--flag value]...
   --queries LIST         comma list of query names (default: all seven)
   --db NAME              database (default tsbs)
   --vgroups N            VGROUPS of our database (default 2)
+  --cachemodel M         CACHEMODEL of our database: none (default), last_row, last_value, both
   --host HOST / --port P our taosd (default 127.0.0.1:6030) when not spawning
   --spawn                start taosd on a free port in a temp dir (binary: --taosd, else
                          ~/.cache/taos-target/release/taosd, else next to this program, else debug)
@@ -64,6 +65,8 @@ struct Config {
     queries: Option<Vec<String>>,
     db: String,
     vgroups: u32,
+    /// CACHEMODEL of our database ('none', 'last_row', 'last_value', 'both').
+    cachemodel: String,
     host: String,
     port: u16,
     spawn: Option<PathBuf>,
@@ -171,6 +174,7 @@ fn config() -> Result<Option<Config>, String> {
         }),
         db: f.get("db", "tsbs".to_string())?,
         vgroups: f.get("vgroups", 2u32)?.max(1),
+        cachemodel: f.get("cachemodel", "none".to_string())?,
         host: f.get("host", "127.0.0.1".to_string())?,
         port: f.get("port", 6030u16)?,
         spawn,
@@ -528,9 +532,12 @@ async fn run_taos(c: &Config, values: &Arc<Vec<u8>>, qs: &[Query]) -> Result<Sys
     conn.exec(&format!("DROP DATABASE IF EXISTS `{}`", c.db))
         .await
         .map_err(taos_err("drop database"))?;
-    conn.exec(&format!("CREATE DATABASE `{}` VGROUPS {}", c.db, c.vgroups))
-        .await
-        .map_err(taos_err("create database"))?;
+    conn.exec(&format!(
+        "CREATE DATABASE `{}` VGROUPS {} CACHEMODEL '{}'",
+        c.db, c.vgroups, c.cachemodel
+    ))
+    .await
+    .map_err(taos_err("create database"))?;
     conn.exec(&format!("USE `{}`", c.db))
         .await
         .map_err(taos_err("use"))?;

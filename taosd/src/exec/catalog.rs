@@ -184,6 +184,37 @@ impl Catalog for DnodeCatalog {
         Ok(out)
     }
 
+    /// Served by each vnode's last-row cache when the database's CACHEMODEL keeps one;
+    /// otherwise the engine plans the query normally (a full scan is no faster here).
+    async fn last_rows(
+        &self,
+        set: &TableSet,
+        members: &[usize],
+    ) -> TaosResult<Option<Vec<(usize, Vec<Value>)>>> {
+        let d = self.dnode()?;
+        let info = d.mnode.read(|c| c.db(&set.db).cloned())?;
+        if info.options.cachemodel == "none" {
+            return Ok(None);
+        }
+        let mut out = Vec::with_capacity(members.len());
+        for &m in members {
+            let v = d.vnode(info.vgroup_for(&set.members[m].name))?;
+            let meta = v.shared.meta.read().get(&set.members[m].name).cloned();
+            let Some(t) = meta else { continue };
+            let schema = v.shared.schema_for(&t)?;
+            let shared = v.shared.clone();
+            let row =
+                tokio::task::spawn_blocking(move || shared.tsdb.last_row(t.uid, t.suid(), &schema))
+                    .await
+                    .map_err(|e| TaosError::internal(e.to_string()))?
+                    .map_err(|e| e.to_taos())?;
+            if let Some(r) = row {
+                out.push((m, r));
+            }
+        }
+        Ok(Some(out))
+    }
+
     fn system_table(&self, db: &str, name: &str) -> TaosResult<(Vec<Field>, Vec<Vec<Value>>)> {
         let r = self.dnode()?.system_table(db, name)?;
         Ok((r.fields, r.rows))

@@ -1,0 +1,20 @@
+-- LAST_ROW from the last-row cache (CACHEMODEL 'last_row') must equal the scanning answer ('none')
+CREATE DATABASE lc CACHEMODEL 'last_row';
+CREATE DATABASE ln CACHEMODEL 'none';
+CREATE STABLE lc.m (ts TIMESTAMP, v INT, s VARCHAR(8)) TAGS (region VARCHAR(8));
+CREATE STABLE ln.m (ts TIMESTAMP, v INT, s VARCHAR(8)) TAGS (region VARCHAR(8));
+INSERT INTO lc.a USING lc.m TAGS ('east') VALUES ('2024-01-01 00:00:00.000', 1, 'x') ('2024-01-01 00:00:10.000', 2, NULL) lc.b USING lc.m TAGS ('west') VALUES ('2024-01-01 00:00:05.000', 10, 'y') lc.c USING lc.m TAGS ('east') VALUES ('2024-01-01 00:00:20.000', 30, 'z');
+INSERT INTO ln.a USING ln.m TAGS ('east') VALUES ('2024-01-01 00:00:00.000', 1, 'x') ('2024-01-01 00:00:10.000', 2, NULL) ln.b USING ln.m TAGS ('west') VALUES ('2024-01-01 00:00:05.000', 10, 'y') ln.c USING ln.m TAGS ('east') VALUES ('2024-01-01 00:00:20.000', 30, 'z');
+FLUSH DATABASE lc;
+INSERT INTO lc.b VALUES ('2024-01-01 00:00:05.000', 11, 'y2');
+INSERT INTO ln.b VALUES ('2024-01-01 00:00:05.000', 11, 'y2');
+SELECT last_row(*) FROM lc.m;
+SELECT last_row(*) FROM ln.m;
+SELECT tbname, last_row(*) FROM lc.m PARTITION BY tbname;
+SELECT tbname, last_row(*) FROM ln.m PARTITION BY tbname ORDER BY tbname;
+SELECT last_row(v), region FROM lc.m PARTITION BY region;
+SELECT last_row(v), region FROM ln.m PARTITION BY region ORDER BY region;
+SELECT last_row(s) FROM lc.a;
+SELECT last_row(s) FROM ln.a;
+DROP DATABASE lc;
+DROP DATABASE ln;
