@@ -1331,56 +1331,46 @@ impl<'a> Lowerer<'a> {
                 self.num(r, scope)?
             ))
         };
+        let infix = |o: &str| -> TaosResult<String> {
+            Ok(format!(
+                "({} {o} {})",
+                self.expr(l, scope)?,
+                self.expr(r, scope)?
+            ))
+        };
+        // Division and modulo by zero give NULL, as in TDengine.
+        let divide = |o: &str| -> TaosResult<String> {
+            Ok(format!(
+                "(CAST({} AS DOUBLE) {o} NULLIF(CAST({} AS DOUBLE), 0))",
+                self.num(l, scope)?,
+                self.num(r, scope)?
+            ))
+        };
+        let bits = |o: &str| -> TaosResult<String> {
+            Ok(format!(
+                "(CAST({} AS BIGINT) {o} CAST({} AS BIGINT))",
+                self.expr(l, scope)?,
+                self.expr(r, scope)?
+            ))
+        };
         match op {
             BinaryOp::Add => arith("+"),
             BinaryOp::Sub => arith("-"),
             BinaryOp::Mul => arith("*"),
-            BinaryOp::Div => Ok(format!(
-                "(CAST({} AS DOUBLE) / NULLIF(CAST({} AS DOUBLE), 0))",
-                self.num(l, scope)?,
-                self.num(r, scope)?
-            )),
-            BinaryOp::Mod => Ok(format!(
-                "(CAST({} AS DOUBLE) % NULLIF(CAST({} AS DOUBLE), 0))",
-                self.num(l, scope)?,
-                self.num(r, scope)?
-            )),
-            BinaryOp::BitAnd => Ok(format!(
-                "(CAST({} AS BIGINT) & CAST({} AS BIGINT))",
-                self.expr(l, scope)?,
-                self.expr(r, scope)?
-            )),
-            BinaryOp::BitOr => Ok(format!(
-                "(CAST({} AS BIGINT) | CAST({} AS BIGINT))",
-                self.expr(l, scope)?,
-                self.expr(r, scope)?
-            )),
+            BinaryOp::Div => divide("/"),
+            BinaryOp::Mod => divide("%"),
+            BinaryOp::BitAnd => bits("&"),
+            BinaryOp::BitOr => bits("|"),
             BinaryOp::Eq => cmp("="),
             BinaryOp::NotEq => cmp("<>"),
             BinaryOp::Lt => cmp("<"),
             BinaryOp::LtEq => cmp("<="),
             BinaryOp::Gt => cmp(">"),
             BinaryOp::GtEq => cmp(">="),
-            BinaryOp::And => Ok(format!(
-                "({} AND {})",
-                self.expr(l, scope)?,
-                self.expr(r, scope)?
-            )),
-            BinaryOp::Or => Ok(format!(
-                "({} OR {})",
-                self.expr(l, scope)?,
-                self.expr(r, scope)?
-            )),
-            BinaryOp::Like => Ok(format!(
-                "({} LIKE {})",
-                self.expr(l, scope)?,
-                self.expr(r, scope)?
-            )),
-            BinaryOp::NotLike => Ok(format!(
-                "({} NOT LIKE {})",
-                self.expr(l, scope)?,
-                self.expr(r, scope)?
-            )),
+            BinaryOp::And => infix("AND"),
+            BinaryOp::Or => infix("OR"),
+            BinaryOp::Like => infix("LIKE"),
+            BinaryOp::NotLike => infix("NOT LIKE"),
             BinaryOp::Match => Ok(format!(
                 "regexp_like({}, {})",
                 self.expr(l, scope)?,

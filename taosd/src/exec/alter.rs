@@ -72,6 +72,72 @@ fn exists(list: &[ColumnDef], name: &str) -> bool {
     list.iter().any(|c| c.name == name)
 }
 
+/// ADD COLUMN: the column gets a fresh id (ids are never reused, so old files stay unambiguous).
+/// `other_clash`: the name is taken by a tag; `ntags`: tags counted towards the 4096 limit.
+fn add_column(
+    columns: &mut Vec<ColumnDef>,
+    next_id: &mut u16,
+    c: &ast::ColumnDef,
+    other_clash: bool,
+    ntags: usize,
+) -> TaosResult<()> {
+    check_len(c, false)?;
+    if other_clash || exists(columns, &c.name) {
+        return Err(TaosError::new(
+            Code::COLUMN_ALREADY_EXIST,
+            format!("Column already exists: {}", c.name),
+        ));
+    }
+    if columns.len() + ntags >= 4096 {
+        return Err(TaosError::of(Code::PAR_INVALID_COLUMNS_NUM_TOO_MANY));
+    }
+    columns.push(ColumnDef {
+        id: *next_id,
+        name: c.name.clone(),
+        ty: c.ty,
+        primary_key: false,
+    });
+    *next_id += 1;
+    Ok(())
+}
+
+/// DROP COLUMN: never the primary timestamp, and at least two columns stay.
+fn drop_column(columns: &mut Vec<ColumnDef>, n: &str) -> TaosResult<()> {
+    let i = columns.iter().position(|c| c.name == n).ok_or_else(|| {
+        TaosError::new(
+            Code::COLUMN_NOT_EXIST,
+            format!("Column does not exist: {n}"),
+        )
+    })?;
+    if i == 0 {
+        return Err(TaosError::of(Code::PAR_CANNOT_DROP_PRIMARY_KEY));
+    }
+    if columns.len() <= 2 {
+        return Err(TaosError::new(
+            Code::PAR_INVALID_COLUMNS_NUM,
+            "A table keeps at least two columns",
+        ));
+    }
+    columns.remove(i);
+    Ok(())
+}
+
+/// MODIFY COLUMN: only widening of variable-length types.
+fn modify_column(columns: &mut [ColumnDef], c: &ast::ColumnDef) -> TaosResult<()> {
+    check_len(c, false)?;
+    let col = columns
+        .iter_mut()
+        .find(|x| x.name == c.name)
+        .ok_or_else(|| {
+            TaosError::new(
+                Code::COLUMN_NOT_EXIST,
+                format!("Column does not exist: {}", c.name),
+            )
+        })?;
+    col.ty = widened(col.ty, c.ty, &c.name)?;
+    Ok(())
+}
+
 impl Dnode {
     pub async fn alter_table(
         &self,
@@ -150,54 +216,9 @@ impl Dnode {
                 action,
             ) => {
                 match action {
-                    A::AddColumn(c) => {
-                        check_len(&c, false)?;
-                        if exists(&columns, &c.name) {
-                            return Err(TaosError::new(
-                                Code::COLUMN_ALREADY_EXIST,
-                                format!("Column already exists: {}", c.name),
-                            ));
-                        }
-                        columns.push(ColumnDef {
-                            id: next_col_id,
-                            name: c.name,
-                            ty: c.ty,
-                            primary_key: false,
-                        });
-                        next_col_id += 1;
-                    }
-                    A::DropColumn(n) => {
-                        let i = columns.iter().position(|c| c.name == n).ok_or_else(|| {
-                            TaosError::new(
-                                Code::COLUMN_NOT_EXIST,
-                                format!("Column does not exist: {n}"),
-                            )
-                        })?;
-                        if i == 0 {
-                            return Err(TaosError::of(Code::PAR_CANNOT_DROP_PRIMARY_KEY));
-                        }
-                        if columns.len() <= 2 {
-                            return Err(TaosError::new(
-                                Code::PAR_INVALID_COLUMNS_NUM,
-                                "A table keeps at least two columns",
-                            ));
-                        }
-                        columns.remove(i);
-                    }
-                    A::ModifyColumn(c) => {
-                        check_len(&c, false)?;
-                        let col =
-                            columns
-                                .iter_mut()
-                                .find(|x| x.name == c.name)
-                                .ok_or_else(|| {
-                                    TaosError::new(
-                                        Code::COLUMN_NOT_EXIST,
-                                        format!("Column does not exist: {}", c.name),
-                                    )
-                                })?;
-                        col.ty = widened(col.ty, c.ty, &c.name)?;
-                    }
+                    A::AddColumn(c) => add_column(&mut columns, &mut next_col_id, &c, false, 0)?,
+                    A::DropColumn(n) => drop_column(&mut columns, &n)?,
+                    A::ModifyColumn(c) => modify_column(&mut columns, &c)?,
                     A::RenameColumn { from, to } => {
                         if exists(&columns, &to) {
                             return Err(TaosError::new(
@@ -253,61 +274,17 @@ impl Dnode {
             let taken = |st: &StableInfo, n: &str| exists(&st.columns, n) || exists(&st.tags, n);
             match &action {
                 A::AddColumn(col) => {
-                    check_len(col, false)?;
-                    if taken(st, &col.name) {
-                        return Err(TaosError::new(
-                            Code::COLUMN_ALREADY_EXIST,
-                            format!("Column already exists: {}", col.name),
-                        ));
-                    }
-                    if st.columns.len() + st.tags.len() >= 4096 {
-                        return Err(TaosError::of(Code::PAR_INVALID_COLUMNS_NUM_TOO_MANY));
-                    }
-                    st.columns.push(ColumnDef {
-                        id: st.next_col_id,
-                        name: col.name.clone(),
-                        ty: col.ty,
-                        primary_key: false,
-                    });
-                    st.next_col_id += 1;
+                    let tag_clash = exists(&st.tags, &col.name);
+                    let ntags = st.tags.len();
+                    add_column(&mut st.columns, &mut st.next_col_id, col, tag_clash, ntags)?;
                     st.version += 1;
                 }
                 A::DropColumn(n) => {
-                    let i = st
-                        .columns
-                        .iter()
-                        .position(|c| &c.name == n)
-                        .ok_or_else(|| {
-                            TaosError::new(
-                                Code::COLUMN_NOT_EXIST,
-                                format!("Column does not exist: {n}"),
-                            )
-                        })?;
-                    if i == 0 {
-                        return Err(TaosError::of(Code::PAR_CANNOT_DROP_PRIMARY_KEY));
-                    }
-                    if st.columns.len() <= 2 {
-                        return Err(TaosError::new(
-                            Code::PAR_INVALID_COLUMNS_NUM,
-                            "A super table keeps at least two columns",
-                        ));
-                    }
-                    st.columns.remove(i);
+                    drop_column(&mut st.columns, n)?;
                     st.version += 1;
                 }
                 A::ModifyColumn(col) => {
-                    check_len(col, false)?;
-                    let x = st
-                        .columns
-                        .iter_mut()
-                        .find(|x| x.name == col.name)
-                        .ok_or_else(|| {
-                            TaosError::new(
-                                Code::COLUMN_NOT_EXIST,
-                                format!("Column does not exist: {}", col.name),
-                            )
-                        })?;
-                    x.ty = widened(x.ty, col.ty, &col.name)?;
+                    modify_column(&mut st.columns, col)?;
                     st.version += 1;
                 }
                 A::AddTag(t) => {
