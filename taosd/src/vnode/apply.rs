@@ -75,18 +75,21 @@ fn apply_inner(shared: &VnodeShared, version: u64, req: VnodeRequest) -> TaosRes
             Ok(names.len() as i64)
         }
         VnodeRequest::Submit(submit) => {
+            // Normally the only owner (the log cache hands entries over): rows move, not copy.
+            let submit =
+                std::sync::Arc::try_unwrap(submit).unwrap_or_else(|shared| (*shared).clone());
             if !submit.creates.is_empty() {
                 let mut m = shared.meta.write();
-                for t in &submit.creates {
+                for t in submit.creates {
                     if m.get(&t.name).is_none() {
-                        m.create(to_meta(t.clone()));
+                        m.create(to_meta(t));
                     }
                 }
             }
             let mut writes = Vec::with_capacity(submit.tables.len());
             {
                 let m = shared.meta.read();
-                for t in &submit.tables {
+                for t in submit.tables {
                     let meta = m.get(&t.name).ok_or_else(|| {
                         TaosError::new(
                             Code::TDB_TABLE_NOT_EXIST,
@@ -97,8 +100,8 @@ fn apply_inner(shared: &VnodeShared, version: u64, req: VnodeRequest) -> TaosRes
                         uid: meta.uid,
                         suid: meta.suid(),
                         schema: shared.schema_for(meta)?,
-                        col_ids: t.col_ids.clone(),
-                        rows: t.rows.clone(),
+                        col_ids: t.col_ids,
+                        rows: t.rows,
                     });
                 }
             }

@@ -118,7 +118,8 @@ struct Persisted {
 
 pub struct LogInner {
     wal: Wal,
-    /// Entries not yet applied, so the state machine does not decode what was just encoded.
+    /// Entries appended but not yet read by the state machine, so it does not decode what
+    /// was just encoded.
     cache: BTreeMap<u64, Entry<TypeConfig>>,
     last_log_id: Option<LogId<u64>>,
     persisted: Persisted,
@@ -207,9 +208,19 @@ impl LogInner {
             if first_cached > start {
                 out.extend(self.read_wal(start, first_cached - 1)?);
             }
-            for (_, e) in self.cache.range(first_cached..=end_inclusive) {
-                out.push(e.clone());
-                next = e.log_id.index + 1;
+            // Taken, not cloned: the only reader of a single-voter group is the state machine,
+            // which applies each entry once; the WAL still holds it for any later read. Owning
+            // the entry lets apply move its rows into the memtable instead of copying them.
+            let keys: Vec<u64> = self
+                .cache
+                .range(first_cached..=end_inclusive)
+                .map(|(k, _)| *k)
+                .collect();
+            for k in keys {
+                if let Some(e) = self.cache.remove(&k) {
+                    next = e.log_id.index + 1;
+                    out.push(e);
+                }
             }
             if next <= end_inclusive {
                 out.extend(self.read_wal(next, end_inclusive)?);
