@@ -35,6 +35,9 @@ async fn small_run_inserts_every_row() {
             },
             Request::FreeResult { .. } => Response::Freed,
             Request::Ping => Response::Pong,
+            Request::Tmq(_) => {
+                Response::Error(common::TaosError::of(common::Code::CONSUMER_NOT_EXIST))
+            }
             Request::Write(_) => Response::Executed {
                 affected_rows: 0,
                 db: None,

@@ -5,6 +5,7 @@ pub mod config;
 pub mod error;
 pub mod hash;
 pub mod time;
+pub mod tmq;
 pub mod types;
 pub mod value;
 pub mod wire;

@@ -39,6 +39,8 @@ pub enum Request {
         result_id: u64,
     },
     Ping,
+    /// Data subscription (consumers, polls, offsets).
+    Tmq(crate::tmq::TmqRequest),
 }
 
 /// Rows for several tables of one database.
@@ -98,6 +100,7 @@ pub enum Response {
     Error(TaosError),
     Pong,
     Freed,
+    Tmq(crate::tmq::TmqResponse),
 }
 
 fn frame_err(msg: impl Into<String>) -> TaosError {

@@ -54,6 +54,23 @@ pub enum Statement {
     /// `KILL QUERY 'id'` / `KILL CONNECTION id`
     KillQuery(String),
     KillConnection(i64),
+
+    // ---- data subscription
+    /// `sql` is the whole statement as written (what ins_topics shows).
+    CreateTopic { if_not_exists: bool, name: String, with_meta: bool, source: TopicSource, sql: String },
+    DropTopic { if_exists: bool, force: bool, name: String },
+    /// `DROP CONSUMER GROUP [IF EXISTS] [FORCE] cg ON topic`
+    DropConsumerGroup { if_exists: bool, force: bool, group: String, topic: String },
+}
+
+/// What a topic delivers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum TopicSource {
+    Database(String),
+    /// `AS STABLE stb [WHERE tag_cond]`
+    Stable { name: ObjName, where_: Option<Expr> },
+    /// `AS SELECT ...`, with its text (what SHOW TOPICS prints).
+    Query { query: Box<Query>, sql: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -11,6 +11,7 @@ mod expr;
 mod insert;
 mod query;
 mod show;
+mod topic;
 mod user;
 
 use crate::ast::*;

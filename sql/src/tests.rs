@@ -1461,3 +1461,70 @@ fn number_fast_paths_match_std() {
         assert_eq!(parse_float(s), s.parse::<f64>().ok(), "{s}");
     }
 }
+
+#[test]
+fn topics_and_consumer_groups() {
+    match one("create topic if not exists tp with meta as database power") {
+        Statement::CreateTopic {
+            if_not_exists: true,
+            name,
+            with_meta: true,
+            source: TopicSource::Database(db),
+            sql,
+        } => {
+            assert_eq!((name.as_str(), db.as_str()), ("tp", "power"));
+            assert_eq!(
+                sql,
+                "create topic if not exists tp with meta as database power"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    match one("CREATE TOPIC t2 AS STABLE power.meters WHERE groupid = 2") {
+        Statement::CreateTopic {
+            source: TopicSource::Stable { name, where_ },
+            ..
+        } => {
+            assert_eq!(name.db.as_deref(), Some("power"));
+            assert_eq!(name.name, "meters");
+            assert!(where_.is_some());
+        }
+        other => panic!("{other:?}"),
+    }
+    match one("create topic t3 as select ts, current from meters where voltage > 200;") {
+        Statement::CreateTopic {
+            source: TopicSource::Query { sql, .. },
+            with_meta: false,
+            ..
+        } => assert_eq!(sql, "select ts, current from meters where voltage > 200"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        one("drop topic if exists force t3"),
+        Statement::DropTopic {
+            if_exists: true,
+            force: true,
+            name: "t3".into()
+        }
+    );
+    assert_eq!(
+        one("drop topic force"),
+        Statement::DropTopic {
+            if_exists: false,
+            force: false,
+            name: "force".into()
+        }
+    );
+    assert_eq!(
+        one("drop consumer group if exists cg1 on t3"),
+        Statement::DropConsumerGroup {
+            if_exists: true,
+            force: false,
+            group: "cg1".into(),
+            topic: "t3".into()
+        }
+    );
+    assert!(parse("create topic t as").is_err());
+    assert!(parse("create topic t with meta as select * from st").is_err());
+    assert!(parse("drop consumer group cg").is_err());
+}

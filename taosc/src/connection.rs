@@ -8,6 +8,7 @@
 use crate::options::ConnectOptions;
 use common::config::split_ep;
 use common::time::Precision;
+use common::tmq::{TmqRequest, TmqResponse};
 use common::wire::{self, Request, Response, WriteRequest, MAX_FRAME};
 use common::{Block, Code, Field, TaosError, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -251,6 +252,17 @@ impl Connection {
             Response::Executed { affected_rows, .. } => Ok(affected_rows),
             Response::Error(e) => Err(e),
             other => Err(unexpected("Write", &other)),
+        }
+    }
+
+    /// One data-subscription request (see [`crate::tmq::Consumer`]). Only requests that change
+    /// nothing twice are resent after a broken link; a poll is not (it advances the position).
+    pub async fn tmq(&self, req: TmqRequest) -> Result<TmqResponse, TaosError> {
+        let idempotent = !matches!(req, TmqRequest::Poll { .. });
+        match self.call(&Request::Tmq(req), idempotent, None).await?.0 {
+            Response::Tmq(r) => Ok(r),
+            Response::Error(e) => Err(e),
+            other => Err(unexpected("Tmq", &other)),
         }
     }
 

@@ -13,6 +13,7 @@ pub mod connection;
 pub mod options;
 pub mod schemaless;
 pub mod shell;
+pub mod tmq;
 
 /// An in-process fake taosd for tests (also for other crates' tests, with feature `testing`).
 #[cfg(any(test, feature = "testing"))]
@@ -24,3 +25,4 @@ pub use common::wire::{WriteRequest, WriteTable, WriteUsing};
 pub use common::{Block, Code, Field, Precision, TaosError, Value};
 pub use connection::{Connection, QueryResult, ResultSet};
 pub use options::{ConnectOptions, DEFAULT_PORT};
+pub use tmq::Consumer;

@@ -49,6 +49,7 @@ fn handler(req: &Request) -> Action {
         },
         Request::FreeResult { .. } => Response::Freed,
         Request::Ping => Response::Pong,
+        Request::Tmq(_) => Response::Error(common::TaosError::of(common::Code::CONSUMER_NOT_EXIST)),
         Request::Write(_) => Response::Executed {
             affected_rows: 0,
             db: None,

@@ -21,6 +21,8 @@ pub struct Dnode {
     pub next_conn_id: AtomicU64,
     /// Serialises DDL that spans mnode and vnodes (TDengine runs these as mnode transactions).
     pub ddl_lock: tokio::sync::Mutex<()>,
+    /// Data subscription: consumer groups, offsets, polls.
+    pub tmq: crate::tmq::Tmq,
     /// SELECT planning and execution; it reads this dnode back through a weak catalog handle.
     query: std::sync::OnceLock<taos_query::QueryEngine>,
     _lock: std::fs::File,
@@ -37,7 +39,9 @@ impl Dnode {
         let lock = lock_data_dir(&config.data_dir)?;
         let mnode = Arc::new(Mnode::open(&config.data_dir)?);
         let dbs: Vec<DbInfo> = mnode.read(|c| c.dbs.values().cloned().collect());
+        let tmq = crate::tmq::Tmq::open(&config.data_dir)?;
         let dnode = Arc::new(Dnode {
+            tmq,
             mnode,
             vnodes: RwLock::new(HashMap::new()),
             start_time: common::Precision::Ms.now(),
@@ -79,16 +83,17 @@ impl Dnode {
     pub async fn open_vnodes(&self, db: &DbInfo) -> TaosResult<()> {
         let mut tasks = Vec::with_capacity(db.vgroups.len());
         for vg in &db.vgroups {
-            let (dir, id, info, mnode, ep) = (
+            let (dir, id, info, mnode, ep, wake) = (
                 self.vnode_dir(vg.id),
                 vg.id,
                 db.clone(),
                 self.mnode.clone(),
                 self.config.endpoint(),
+                self.tmq.wake.clone(),
             );
             tasks.push((
                 id,
-                tokio::spawn(async move { Vnode::open(dir, id, &info, mnode, &ep).await }),
+                tokio::spawn(async move { Vnode::open(dir, id, &info, mnode, &ep, wake).await }),
             ));
         }
         let mut first_err = None;
@@ -153,6 +158,18 @@ impl Dnode {
                     }
                 }
                 tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+            }
+        });
+    }
+
+    /// Drop consumers whose heartbeat stopped (TDengine checks every 2 s; we check every second).
+    pub fn spawn_tmq_reaper(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                let Some(d) = weak.upgrade() else { return };
+                d.tmq.reap(&d);
             }
         });
     }

@@ -148,6 +148,30 @@ impl Dnode {
                 action,
             } => self.alter_table(s, stable, &name, action).await,
             S::Delete { table, where_ } => self.delete(s, &table, where_.as_ref()).await,
+            S::CreateTopic {
+                if_not_exists,
+                name,
+                with_meta,
+                source,
+                sql,
+            } => {
+                self.create_topic(s, if_not_exists, &name, with_meta, &source, &sql)
+                    .await
+            }
+            S::DropTopic {
+                if_exists,
+                force,
+                name,
+            } => self.drop_topic(s, if_exists, force, &name).await,
+            S::DropConsumerGroup {
+                if_exists,
+                force,
+                group,
+                topic,
+            } => {
+                self.drop_consumer_group(if_exists, force, &group, &topic)
+                    .await
+            }
             other => Err(TaosError::new(
                 Code::PAR_NOT_SUPPORTED,
                 format!("Operation not supported yet: {}", statement_kind(&other)),

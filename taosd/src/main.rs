@@ -6,6 +6,7 @@ mod dnode;
 mod exec;
 mod mnode;
 mod server;
+mod tmq;
 mod vnode;
 
 use config::DnodeConfig;
@@ -99,6 +100,7 @@ async fn run(config: DnodeConfig) -> Result<(), common::TaosError> {
         })?;
     tracing::info!(endpoint = %dnode.config.endpoint(), data_dir = %dnode.config.data_dir.display(), "taosd is ready");
     dnode.spawn_retention();
+    dnode.spawn_tmq_reaper();
     let server = tokio::spawn(server::serve(dnode.clone(), listener));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| common::TaosError::internal(e.to_string()))?;

@@ -149,6 +149,10 @@ async fn handle(dnode: Arc<Dnode>, sock: TcpStream) -> Result<(), TaosError> {
                     completed: true,
                 },
             },
+            (Request::Tmq(req), Some(s)) => match dnode.tmq_request(s, req).await {
+                Ok(r) => Response::Tmq(r),
+                Err(e) => Response::Error(e),
+            },
             (Request::FreeResult { result_id }, Some(_)) => {
                 results.remove(&result_id);
                 Response::Freed

@@ -41,6 +41,8 @@ pub struct VnodeShared {
     flushing: Arc<AtomicBool>,
     /// Flushed log ids and when, so WAL segments outlive the flush for WAL_RETENTION_PERIOD.
     retained: Mutex<VecDeque<(LogId<u64>, Instant)>>,
+    /// Signalled after entries are applied: TMQ polls parked on an idle vgroup wake up.
+    pub wake: Arc<tokio::sync::Notify>,
 }
 
 pub struct Vnode {
@@ -75,6 +77,7 @@ impl Vnode {
         db: &DbInfo,
         mnode: Arc<Mnode>,
         endpoint: &str,
+        wake: Arc<tokio::sync::Notify>,
     ) -> TaosResult<Vnode> {
         std::fs::create_dir_all(&dir)?;
         let tsdb =
@@ -99,6 +102,7 @@ impl Vnode {
             schemas: RwLock::new(HashMap::new()),
             flushing: Arc::new(AtomicBool::new(false)),
             retained: Mutex::new(VecDeque::new()),
+            wake,
         });
         let config = openraft::Config {
             cluster_name: format!("vgroup-{vgid}"),

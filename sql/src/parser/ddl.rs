@@ -102,6 +102,10 @@ impl<'a> Parser<'a> {
                 self.pos += 1;
                 self.create_user()
             }
+            "topic" => {
+                self.pos += 1;
+                self.create_topic()
+            }
             _ => Err(self.error_here()),
         }
     }
@@ -358,6 +362,14 @@ impl<'a> Parser<'a> {
                 Ok(Statement::DropUser {
                     name: self.user_name()?,
                 })
+            }
+            "topic" => {
+                self.pos += 1;
+                self.drop_topic()
+            }
+            "consumer" if self.is_kw_at(1, "group") => {
+                self.pos += 2;
+                self.drop_consumer_group()
             }
             _ => Err(self.error_here()),
         }

@@ -271,6 +271,7 @@ impl Dnode {
             return Err(TaosError::of(Code::NO_RIGHTS));
         }
         let _ddl = self.ddl_lock.lock().await;
+        self.check_no_topic_on(name, None)?;
         let removed = self.mnode.mutate(|c| match c.dbs.remove(name) {
             Some(db) => {
                 c.stables.remove(name);
@@ -413,6 +414,7 @@ impl Dnode {
         self.check_privilege(s, &db, true)?;
         let _ddl = self.ddl_lock.lock().await;
         let dbinfo = self.mnode.read(|c| c.db(&db).cloned())?;
+        self.check_no_topic_on(&db, Some(&name.name))?;
         let removed = self.mnode.mutate(|c| {
             match c.stables.get_mut(&db).and_then(|m| m.remove(&name.name)) {
                 Some(st) => Ok(Some(st)),

@@ -26,6 +26,9 @@ const SYSTEM_TABLES: &[&str] = &[
     "ins_mnodes",
     "ins_vgroups",
     "ins_cluster",
+    "ins_topics",
+    "ins_consumers",
+    "ins_subscriptions",
 ];
 
 impl Dnode {
@@ -180,12 +183,10 @@ impl Dnode {
                 }
                 r
             }
-            Show::Connections
-            | Show::Queries
-            | Show::Topics
-            | Show::Consumers
-            | Show::Subscriptions
-            | Show::Streams(_) => {
+            Show::Topics => self.system_table("information_schema", "ins_topics")?,
+            Show::Consumers => self.system_table("information_schema", "ins_consumers")?,
+            Show::Subscriptions => self.system_table("information_schema", "ins_subscriptions")?,
+            Show::Connections | Show::Queries | Show::Streams(_) => {
                 // Nothing of these kinds exists yet on this dnode: the right columns, no rows.
                 let cols: &[&str] = match &show {
                     Show::Connections => &[
@@ -208,25 +209,6 @@ impl Dnode {
                         "create_time",
                         "exec_usec",
                         "sql",
-                    ],
-                    Show::Topics => &["topic_name", "db_name", "create_time", "sql"],
-                    Show::Consumers => &[
-                        "consumer_id",
-                        "consumer_group",
-                        "client_id",
-                        "status",
-                        "topics",
-                        "up_time",
-                        "subscribe_time",
-                        "rebalance_time",
-                    ],
-                    Show::Subscriptions => &[
-                        "topic_name",
-                        "consumer_group",
-                        "vgroup_id",
-                        "consumer_id",
-                        "offset",
-                        "rows",
                     ],
                     _ => &[
                         "stream_name",
@@ -699,12 +681,15 @@ impl Dnode {
                 }
                 r
             }
-            _ => {
-                return Err(TaosError::new(
-                    Code::PAR_TABLE_NOT_EXIST,
-                    format!("Table does not exist: {db}.{table}"),
-                ));
-            }
+            (_, t) => match self.tmq_system_table(t) {
+                Some(r) => r,
+                None => {
+                    return Err(TaosError::new(
+                        Code::PAR_TABLE_NOT_EXIST,
+                        format!("Table does not exist: {db}.{table}"),
+                    ));
+                }
+            },
         };
         r.precision = Precision::Ms;
         Ok(r)

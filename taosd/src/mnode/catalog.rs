@@ -85,6 +85,40 @@ pub struct Catalog {
     pub stables: BTreeMap<String, BTreeMap<String, StableInfo>>,
     pub next_vgroup_id: u32,
     pub next_uid: u64,
+    /// Data subscription topics by name.
+    #[serde(default)]
+    pub topics: BTreeMap<String, TopicInfo>,
+}
+
+/// A topic: what it delivers is re-derived from `sql` (the statement after `AS`) when used.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TopicInfo {
+    pub name: String,
+    pub db: String,
+    pub create_time: i64,
+    pub owner: String,
+    /// `DATABASE db`, `STABLE db.stb [WHERE ...]` or the SELECT text.
+    pub sql: String,
+    pub kind: TopicKind,
+    pub with_meta: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TopicKind {
+    Database,
+    Stable,
+    Query,
+}
+
+impl TopicKind {
+    /// `type` column of ins_topics.
+    pub fn name(self) -> &'static str {
+        match self {
+            TopicKind::Database => "db",
+            TopicKind::Stable => "stable",
+            TopicKind::Query => "column",
+        }
+    }
 }
 
 pub fn now_ms() -> i64 {
@@ -102,6 +136,7 @@ impl Catalog {
             stables: BTreeMap::new(),
             next_vgroup_id: 2,
             next_uid: 1_000_000,
+            topics: BTreeMap::new(),
         };
         let root = UserInfo::new("root", "taosdata", true, now);
         c.users.insert("root".into(), root);

@@ -197,6 +197,17 @@ impl LogInner {
         self.wal.sync().map_err(|e| e.to_taos())
     }
 
+    /// WAL records `start..=end` that still exist, undecoded: TMQ readers decode them after
+    /// releasing the lock so appends are not held up.
+    pub fn read_raw(&self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, common::TaosError> {
+        self.wal.read(start, end).map_err(|e| e.to_taos())
+    }
+
+    /// The oldest version still in the WAL (older ones were purged after flush + retention).
+    pub fn first_index(&self) -> Option<u64> {
+        self.wal.first_index()
+    }
+
     fn entries(&mut self, start: u64, end_inclusive: u64) -> Result<Vec<Entry<TypeConfig>>, SErr> {
         if start > end_inclusive {
             return Ok(Vec::new());
@@ -423,6 +434,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             if let Some(i) = last {
                 shared.log.lock().applied(i);
             }
+            shared.wake.notify_waiters();
             shared.maybe_flush();
             Ok(out)
         })
