@@ -76,6 +76,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/rest/ws", get(ws::handler))
         .route("/rest/stmt", get(ws::handler))
         .route("/rest/schemaless", get(ws::handler))
+        .route("/rest/tmq", get(ws::tmq::handler))
         .route("/-/ping", get(ping))
         .route("/metrics", get(metrics_page));
     if app.config.influxdb_enable {

@@ -15,6 +15,7 @@
 //! | [`stmt`] | statement API v1 (`init` … `close`, binary 1/2) |
 //! | [`stmt2`] | statement API v2 (`stmt2_*`, binary 9) |
 //! | [`schemaless`] | `insert` |
+//! | [`tmq`] | the separate `/rest/tmq` socket: subscribe, poll, fetch, offsets |
 
 /// Build a map of extra fields: `fields![("id", 1), ("rows", 2)]`.
 #[macro_export]
@@ -34,6 +35,7 @@ pub mod query;
 pub mod schemaless;
 pub mod stmt;
 pub mod stmt2;
+pub mod tmq;
 
 use crate::App;
 use axum::extract::ws::WebSocketUpgrade;

@@ -335,3 +335,75 @@ async fn official_rust_client_query_and_stmt() {
         .expect("count");
     assert_eq!(c, Some(50_000));
 }
+
+/// TMQ through `/rest/tmq` with crates.io `taos` 0.12 (legacy `fetch` + `fetch_block` path):
+/// every row of a stable topic, commits, committed offsets and assignments.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_rust_client_consumer() {
+    let stack = Stack::start();
+    let dsn = format!("ws://root:taosdata@127.0.0.1:{}", stack.port);
+    let taos = TaosBuilder::from_dsn(&dsn)
+        .expect("dsn")
+        .build()
+        .await
+        .expect("connect");
+    taos.exec_many([
+        "create database rtmq vgroups 2",
+        "create stable rtmq.meters (ts timestamp, current float, v int) tags (gid int)",
+    ])
+    .await
+    .expect("ddl");
+    for t in 0..4 {
+        let values: Vec<String> = (0..100)
+            .map(|i| format!("({}, {i}.5, {i})", 1_700_000_000_000i64 + i))
+            .collect();
+        taos.exec(format!(
+            "insert into rtmq.d{t} using rtmq.meters tags ({t}) values {}",
+            values.join(" ")
+        ))
+        .await
+        .expect("insert");
+    }
+    taos.exec("create topic rtp as stable rtmq.meters")
+        .await
+        .expect("topic");
+    let tmq = TmqBuilder::from_dsn(format!(
+        "{dsn}?group.id=rg&client.id=rust&auto.offset.reset=earliest&enable.auto.commit=false"
+    ))
+    .expect("tmq dsn");
+    let mut consumer = tmq.build().await.expect("consumer");
+    consumer.subscribe(["rtp"]).await.expect("subscribe");
+    let mut rows = 0;
+    let mut vgroups = std::collections::BTreeSet::new();
+    while rows < 400 {
+        let Some((offset, message)) = consumer
+            .recv_timeout(Timeout::from_secs(3))
+            .await
+            .expect("poll")
+        else {
+            break;
+        };
+        assert_eq!(offset.topic(), "rtp");
+        assert_eq!(offset.database(), "rtmq");
+        vgroups.insert(offset.vgroup_id());
+        if let Some(data) = message.into_data() {
+            while let Some(block) = data.fetch_raw_block().await.expect("block") {
+                assert_eq!(block.ncols(), 3);
+                rows += block.nrows();
+            }
+        }
+        consumer.commit(offset).await.expect("commit");
+    }
+    assert_eq!(rows, 400);
+    assert_eq!(vgroups.len(), 2);
+    let assignments = consumer.assignments().await.expect("assignments");
+    assert_eq!(assignments.len(), 1);
+    for a in &assignments[0].1 {
+        let committed = consumer
+            .committed("rtp", a.vgroup_id())
+            .await
+            .expect("committed");
+        assert_eq!(committed, a.current_offset(), "{a:?}");
+    }
+    consumer.unsubscribe().await;
+}
