@@ -105,7 +105,19 @@ impl Code {
     pub const PAR_INVALID_DELETE_WHERE: Code = Code(0x2655);
     pub const PAR_GET_META_ERROR: Code = Code(0x2662);
     pub const PAR_NOT_SUPPORTED: Code = Code(0x2664);
+    pub const PAR_INTER_SLIDING_UNIT: Code = Code(0x2630);
+    pub const PAR_INTER_SLIDING_TOO_BIG: Code = Code(0x2631);
+    pub const PAR_INTER_SLIDING_TOO_SMALL: Code = Code(0x2632);
+    pub const PAR_OFFSET_LESS_ZERO: Code = Code(0x2637);
+    pub const PAR_SLIMIT_LEAK_PARTITION_GROUP_BY: Code = Code(0x2638);
+    pub const PAR_INVALID_FILL_TIME_RANGE: Code = Code(0x263B);
+    pub const PAR_NOT_ALLOWED_FUNC: Code = Code(0x264F);
+    pub const PAR_WINDOW_NOT_ALLOWED_FUNC: Code = Code(0x2659);
+    pub const PAR_INVALID_INTERP_CLAUSE: Code = Code(0x265D);
     pub const FUNC_FUNTION_ERROR: Code = Code(0x2800);
+    pub const FUNC_FUNTION_PARA_NUM: Code = Code(0x2801);
+    pub const FUNC_FUNTION_PARA_TYPE: Code = Code(0x2802);
+    pub const FUNC_FUNTION_PARA_VALUE: Code = Code(0x2803);
 
     /// Canonical message for a code, used when no more specific text is given.
     pub fn message(self) -> &'static str {
@@ -183,7 +195,13 @@ impl Code {
             0x2619 => "Invalid database option",
             0x261A => "Invalid table option",
             0x2627 => "Aggregate functions do not support nesting",
+            0x2630 => "Does not support sliding when interval is natural month/year",
+            0x2631 => "sliding value no larger than the interval value",
+            0x2632 => "sliding value can not less than 1% of interval value",
             0x2633 => "Only one tag if there is a json tag",
+            0x2637 => "soffset/offset can not be less than 0",
+            0x2638 => "slimit/soffset only available for PARTITION/GROUP BY query",
+            0x263B => "Start(end) time of query range required or time range too large",
             0x263A => "Cannot drop supertable in batch",
             0x263C => "Duplicated column names",
             0x263D => "Tags length exceeds max length",
@@ -197,12 +215,18 @@ impl Code {
             0x264A => "Primary timestamp column cannot be dropped",
             0x264B => "Only binary/nchar column length could be modified, and the length can only be increased, not decreased",
             0x264D => "Invalid function name",
+            0x264F => "Function(s) only allowed in SELECT list, cannot mixed with non scalar functions or columns",
             0x2652 => "Only tag can be json type",
             0x2653 => "Value too long for column/tag",
             0x2655 => "Delete filter must have a definite time window range",
             0x2662 => "Fail to get table info",
+            0x2659 => "Window not allowed",
+            0x265D => "Invalid usage of RANGE clause, EVERY clause or FILL clause",
             0x2664 => "Operation not supported",
             0x2800 => "Function error",
+            0x2801 => "Invalid function para number",
+            0x2802 => "Invalid function para type",
+            0x2803 => "Invalid function para value",
             _ => "Unknown error",
         }
     }

@@ -2,7 +2,7 @@
 //! and last (or across the query's time range when WHERE bounds it) appears, and missing
 //! windows take NULL, a constant, the previous or next value, or a linear interpolation.
 
-use crate::lower::{FillPlan, Role};
+use crate::lower::{FillPlan, Role, Slices};
 use common::{Code, TaosError, TaosResult, Value};
 use taos_sql::ast::Fill;
 
@@ -10,14 +10,6 @@ use taos_sql::ast::Fill;
 const MAX_WINDOWS: i64 = 10_000_000;
 
 pub fn apply(plan: &FillPlan, rows: Vec<Vec<Value>>) -> TaosResult<Vec<Vec<Value>>> {
-    if matches!(plan.fill, Fill::None) {
-        return Ok(finish(
-            plan,
-            rows.into_iter()
-                .map(|r| r[..plan.visible].to_vec())
-                .collect(),
-        ));
-    }
     // Partitions in order of appearance (rows arrive sorted by keys, then window start).
     let mut parts: Vec<(Vec<Value>, Vec<Vec<Value>>)> = Vec::new();
     for r in rows {
@@ -30,8 +22,20 @@ pub fn apply(plan: &FillPlan, rows: Vec<Vec<Value>>) -> TaosResult<Vec<Vec<Value
     let iv = plan.interval;
     // Windows start every `sliding` (== interval without SLIDING).
     let step = plan.sliding.max(1);
-    let mut out = Vec::new();
+    let mut groups = Vec::with_capacity(parts.len());
     for (_, prow) in parts {
+        if matches!(plan.fill, Fill::None) {
+            groups.push(
+                prow.into_iter()
+                    .map(|mut r| {
+                        r.truncate(plan.visible);
+                        r
+                    })
+                    .collect(),
+            );
+            continue;
+        }
+        let mut out = Vec::new();
         let ws = |r: &Vec<Value>| r[plan.wstart].as_i64().unwrap_or(0);
         let (Some(first), Some(last)) = (prow.first().map(ws), prow.last().map(ws)) else {
             continue;
@@ -113,17 +117,27 @@ pub fn apply(plan: &FillPlan, rows: Vec<Vec<Value>>) -> TaosResult<Vec<Vec<Value
             }
             t += step;
         }
+        groups.push(out);
     }
-    Ok(finish(plan, out))
+    Ok(finish(&plan.slices, groups))
 }
 
-fn finish(plan: &FillPlan, rows: Vec<Vec<Value>>) -> Vec<Vec<Value>> {
-    match plan.limit {
-        Some((offset, limit)) => rows
-            .into_iter()
-            .skip(offset as usize)
-            .take(limit as usize)
+/// SOFFSET / SLIMIT over the partitions, then OFFSET / LIMIT per partition or overall.
+fn finish(sl: &Slices, mut groups: Vec<Vec<Vec<Value>>>) -> Vec<Vec<Value>> {
+    if sl.one_slice {
+        groups = vec![groups.into_iter().flatten().collect()];
+    }
+    let (soffset, slimit) = sl.slimit.unwrap_or((0, i64::MAX));
+    let groups = groups
+        .into_iter()
+        .skip(soffset as usize)
+        .take(slimit.max(0) as usize);
+    let take = |(offset, limit): (i64, i64)| (offset.max(0) as usize, limit.max(0) as usize);
+    match sl.limit.map(take) {
+        Some((offset, limit)) if sl.per_partition => groups
+            .flat_map(|g| g.into_iter().skip(offset).take(limit))
             .collect(),
-        None => rows,
+        Some((offset, limit)) => groups.flatten().skip(offset).take(limit).collect(),
+        None => groups.flatten().collect(),
     }
 }

@@ -19,8 +19,10 @@
 //! TDengine's seeded generator).
 
 mod agg;
+mod json;
 mod misc;
 mod time;
+mod window;
 
 use common::{Precision, SessionTz};
 use datafusion::arrow::array::{Array, ArrayRef};
@@ -74,11 +76,18 @@ pub fn register(ctx: &SessionContext) {
 /// session whose zone is `tz`.
 pub fn register_for(ctx: &SessionContext, precision: Precision, tz: SessionTz) {
     let env = Env { precision, tz };
-    for f in time::functions(env).into_iter().chain(misc::functions(env)) {
+    for f in time::functions(env)
+        .into_iter()
+        .chain(misc::functions(env))
+        .chain(json::functions(env))
+    {
         ctx.register_udf(ScalarUDF::new_from_impl(f));
     }
     for f in agg::functions() {
         ctx.register_udaf(f);
+    }
+    for f in window::functions() {
+        ctx.register_udwf(f);
     }
 }
 

@@ -7,6 +7,7 @@ pub use datafusion;
 pub mod catalog;
 pub mod fill;
 pub mod functions;
+pub mod interp;
 pub mod lower;
 pub mod provider;
 pub mod result;
@@ -169,21 +170,31 @@ impl QueryEngine {
         if let Some(plan) = &lowered.fill {
             rows = fill::apply(plan, rows)?;
             fields.truncate(plan.visible);
-            for row in rows.iter_mut() {
-                for (v, f) in row.iter_mut().zip(&fields) {
-                    if !v.is_null() {
-                        if let Ok(c) = std::mem::take(v).coerce(f.ty, &f.name) {
-                            *v = c;
-                        }
-                    }
-                }
-            }
+            coerce_rows(&fields, &mut rows);
+        }
+        if let Some(plan) = &lowered.interp {
+            fields = interp::fields(plan, &fields);
+            rows = interp::apply(plan, rows)?;
+            coerce_rows(&fields, &mut rows);
         }
         Ok(QueryOutput {
             fields,
             precision: p,
             rows,
         })
+    }
+}
+
+/// Values made after execution (FILL constants, interpolations) in their column's type.
+fn coerce_rows(fields: &[Field], rows: &mut [Vec<Value>]) {
+    for row in rows.iter_mut() {
+        for (v, f) in row.iter_mut().zip(fields) {
+            if !v.is_null() {
+                if let Ok(c) = std::mem::take(v).coerce(f.ty, &f.name) {
+                    *v = c;
+                }
+            }
+        }
     }
 }
 

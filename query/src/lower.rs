@@ -11,7 +11,12 @@
 //! the session zone and database precision. Every identifier is quoted, so TDengine's
 //! case-folding (done by our parser) is kept exactly. FILL is done after execution (`fill.rs`).
 
+mod interp;
+mod json;
+mod state;
+
 use crate::catalog::{Catalog, TableKind, TableSet};
+use crate::interp::InterpPlan;
 use common::time::{parse_timestamp, DurationLit};
 use common::{Code, DataType, Field, Precision, SessionTz, TaosError, TaosResult, Value};
 use std::collections::HashMap;
@@ -38,7 +43,8 @@ pub enum Registered {
     },
 }
 
-/// FILL work left for after execution: the hidden columns and each output's role.
+/// FILL / SLIMIT work left for after execution: the hidden columns and each output's role.
+/// Without FILL, `fill` is `Fill::None` and only the slicing is done.
 #[derive(Debug, Clone)]
 pub struct FillPlan {
     pub fill: Fill,
@@ -55,8 +61,20 @@ pub struct FillPlan {
     pub precision: Precision,
     /// FILL(VALUE, ...) constants for the aggregate outputs, in order.
     pub values: Vec<Value>,
-    /// LIMIT / OFFSET, applied after filling.
+    /// SLIMIT / LIMIT, applied after filling.
+    pub slices: Slices,
+}
+
+/// Which partitions (SLIMIT / SOFFSET) and rows (LIMIT / OFFSET) are output, as
+/// (offset, count) pairs.
+#[derive(Debug, Clone, Default)]
+pub struct Slices {
+    pub slimit: Option<(i64, i64)>,
     pub limit: Option<(i64, i64)>,
+    /// LIMIT counts rows of each partition rather than of the whole result.
+    pub per_partition: bool,
+    /// All partitions form one slice (the query has ORDER BY).
+    pub one_slice: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +91,8 @@ pub struct Lowered {
     pub sql: String,
     pub sources: Vec<(String, Registered)>,
     pub fill: Option<FillPlan>,
+    /// INTERP slices left for after execution.
+    pub interp: Option<InterpPlan>,
     /// Precision results are rendered in (the main table's).
     pub precision: Precision,
 }
@@ -151,6 +171,10 @@ pub struct Lowerer<'a> {
     cx: &'a LowerCtx<'a>,
     sources: Vec<(String, Registered)>,
     main_precision: Option<Precision>,
+    interp: Option<InterpPlan>,
+    /// How deep in subqueries / UNION operands the SELECT being lowered is: work after
+    /// execution (FILL, SLIMIT, LIMIT per partition) only exists for the outermost one.
+    depth: usize,
 }
 
 impl<'a> Lowerer<'a> {
@@ -159,6 +183,8 @@ impl<'a> Lowerer<'a> {
             cx,
             sources: Vec::new(),
             main_precision: None,
+            interp: None,
+            depth: 0,
         }
     }
 
@@ -168,6 +194,7 @@ impl<'a> Lowerer<'a> {
             sql,
             sources: self.sources,
             fill,
+            interp: self.interp,
             precision: self.main_precision.unwrap_or(Precision::Ms),
         })
     }
@@ -182,8 +209,13 @@ impl<'a> Lowerer<'a> {
                 order_by,
                 limit,
             } => {
-                let (l, _, scope) = self.query(left)?;
-                let (r, _, _) = self.query(right)?;
+                self.depth += 1;
+                let sides = self.query(left).and_then(|l| Ok((l, self.query(right)?)));
+                self.depth -= 1;
+                let ((l, _, scope), (r, _, _)) = sides?;
+                if self.interp.is_some() {
+                    return Err(unsupported("INTERP inside UNION"));
+                }
                 let mut sql = format!("({l}) UNION {}({r})", if *all { "ALL " } else { "" });
                 if !order_by.is_empty() {
                     let outer = Scope {
@@ -265,9 +297,15 @@ impl<'a> Lowerer<'a> {
                 Ok((format!("{} AS {}", q(&reg), q(&shown)), scope))
             }
             FromItem::Subquery { query, alias } => {
-                let (sql, fill, inner) = self.query(query)?;
+                self.depth += 1;
+                let inner = self.query(query);
+                self.depth -= 1;
+                let (sql, fill, inner) = inner?;
                 if fill.is_some() {
                     return Err(unsupported("FILL inside a subquery"));
+                }
+                if self.interp.is_some() {
+                    return Err(unsupported("INTERP inside a subquery"));
                 }
                 let alias = alias
                     .clone()
@@ -313,9 +351,6 @@ impl<'a> Lowerer<'a> {
     }
 
     fn select(&mut self, s: &Select) -> TaosResult<(String, Option<FillPlan>, Scope)> {
-        if s.slimit.is_some() || s.range.is_some() || s.every.is_some() {
-            return Err(unsupported("SLIMIT / INTERP RANGE"));
-        }
         if s.tags {
             return self.select_tags(s);
         }
@@ -369,7 +404,23 @@ impl<'a> Lowerer<'a> {
             Some(w) => format!(" WHERE {}", self.expr(w, &scope)?),
             None => String::new(),
         };
+        if items.iter().any(|(e, _)| interp::has_interp(e)) {
+            let (sql, plan) = self.select_interp(s, &from_sql, &where_sql, &scope, &items)?;
+            self.interp = Some(plan);
+            let out_scope = Scope {
+                precision: scope.precision,
+                ..Default::default()
+            };
+            return Ok((sql, None, out_scope));
+        }
+        interp::check_interp_clauses(s)?;
         let keys: Vec<&Expr> = s.partition_by.iter().chain(s.group_by.iter()).collect();
+        if let (Some(_), Some((e, _))) = (&s.window, items.iter().find(|(e, _)| is_rows_fn(e))) {
+            return Err(TaosError::new(
+                Code::PAR_WINDOW_NOT_ALLOWED_FUNC,
+                format!("{} function is not supported in window query", expr_name(e)),
+            ));
+        }
         if s.window.is_none() && items.iter().any(|(e, _)| is_rows_fn(e)) {
             return self.select_rows_fn(s, &from_sql, &where_sql, scope, items, &keys);
         }
@@ -446,22 +497,14 @@ impl<'a> Lowerer<'a> {
                             Some(x) => dur_units(x, p)?,
                             None => iv,
                         };
-                        if sl > iv {
-                            return Err(TaosError::new(
-                                Code(0x2631),
-                                "sliding value no larger than the interval value",
-                            ));
-                        }
-                        if iv % sl != 0 || iv / sl > 100 {
-                            return Err(unsupported(
-                                "SLIDING that does not divide INTERVAL (or is below 1% of it)",
-                            ));
-                        }
                         if sl != iv && matches!(interval.unit, 'n' | 'y') {
-                            return Err(TaosError::new(
-                                Code(0x2630),
-                                "Does not support sliding when interval is natural month/year",
-                            ));
+                            return Err(TaosError::of(Code::PAR_INTER_SLIDING_UNIT));
+                        }
+                        if sl > iv {
+                            return Err(TaosError::of(Code::PAR_INTER_SLIDING_TOO_BIG));
+                        }
+                        if iv / sl > 100 {
+                            return Err(TaosError::of(Code::PAR_INTER_SLIDING_TOO_SMALL));
                         }
                         let off = offset
                             .as_ref()
@@ -505,12 +548,23 @@ impl<'a> Lowerer<'a> {
                         let ws = q("__wstart");
                         // With SLIDING, a row belongs to interval/sliding windows: one copy per
                         // window, each with its start, concatenated.
-                        let copies: Vec<String> = (0..iv / sl)
+                        // When SLIDING does not divide INTERVAL, the last copy's window may
+                        // end before the row: such copies are dropped.
+                        let copies: Vec<String> = (0..(iv + sl - 1) / sl)
                             .map(|k| {
-                                format!(
+                                let copy = format!(
                                     "SELECT *, {} AS {ws} FROM {from_sql}{where_sql}",
                                     bucket(k * sl)
-                                )
+                                );
+                                if iv % sl == 0 {
+                                    copy
+                                } else {
+                                    format!(
+                                        "SELECT * FROM ({copy}) AS {} WHERE {t} < {ws} + INTERVAL '{} nanoseconds'",
+                                        q(&format!("__s{k}")),
+                                        p.to_nanos(iv)
+                                    )
+                                }
                             })
                             .collect();
                         let inner = if copies.len() == 1 {
@@ -563,7 +617,21 @@ impl<'a> Lowerer<'a> {
                             ),
                         )
                     }
-                    Window::Event { .. } => return Err(unsupported("EVENT_WINDOW")),
+                    Window::Event { start, end } => {
+                        let (st, en) = (self.expr(start, &scope)?, self.expr(end, &scope)?);
+                        let (a, b, c) = spans();
+                        let wid = q("__wid");
+                        (
+                            a,
+                            b,
+                            c,
+                            format!(
+                                "SELECT * FROM (SELECT *, td_event_window({st}, {en}) OVER ({part_clause}ORDER BY {t}) AS {wid} FROM ({base}) AS {}) AS {} WHERE {wid} IS NOT NULL",
+                                q("__b"),
+                                q("__e")
+                            ),
+                        )
+                    }
                 };
                 scope.window = Some((wstart.clone(), wend, wdur));
                 let mut group = part.clone();
@@ -600,21 +668,42 @@ impl<'a> Lowerer<'a> {
             };
             cols.push(format!("{sql} AS {}", q(name)));
         }
+        // SLIMIT / SOFFSET, and LIMIT per partition (TDengine's LIMIT with PARTITION BY when
+        // partitions have several rows), are applied after execution like FILL.
+        if let Some(sl) = &s.slimit {
+            if keys.is_empty() {
+                return Err(TaosError::of(Code::PAR_SLIMIT_LEAK_PARTITION_GROUP_BY));
+            }
+            if self.depth > 0 {
+                return Err(unsupported("SLIMIT inside a subquery"));
+            }
+            if sl.offset < 0 {
+                return Err(TaosError::of(Code::PAR_OFFSET_LESS_ZERO));
+            }
+        }
+        let per_partition = s.limit.is_some()
+            && self.depth == 0
+            && !s.partition_by.is_empty()
+            && s.order_by.is_empty()
+            && (s.window.is_some() || !has_agg);
+        let post = fill.is_some() || s.slimit.is_some() || per_partition;
         let mut roles = Vec::new();
         let mut hidden_keys = Vec::new();
         let visible = cols.len();
-        if let Some((_, _, _)) = &fill {
-            for (e, _) in &items {
-                roles.push(role_of(e));
+        if post {
+            if fill.is_some() {
+                for (e, _) in &items {
+                    roles.push(role_of(e));
+                }
+                cols.push(format!("{} AS {}", q("__wstart"), q("__fill_ws")));
             }
-            cols.push(format!("{} AS {}", q("__wstart"), q("__fill_ws")));
             for (i, k) in keys.iter().enumerate() {
+                hidden_keys.push(cols.len());
                 cols.push(format!(
                     "{} AS {}",
                     self.expr(k, &scope)?,
                     q(&format!("__fill_k{i}"))
                 ));
-                hidden_keys.push(visible + 1 + i);
             }
         }
         let mut sql = format!(
@@ -648,35 +737,41 @@ impl<'a> Lowerer<'a> {
             };
             order.push(format!("{e} {}{nulls}", if o.asc { "ASC" } else { "DESC" }));
         }
-        if order.is_empty() && s.window.is_some() {
-            // Windows come out by partition, then time.
+        if order.is_empty() && (s.window.is_some() || (post && !group.is_empty())) {
+            // Windows come out by partition, then time; sliced groups by key.
             order = group.clone();
+        }
+        if order.is_empty() && post {
+            // Rows of a partition together, in time order.
+            order = keys
+                .iter()
+                .map(|k| self.expr(k, &scope))
+                .collect::<TaosResult<_>>()?;
+            if let Some(ts) = &scope.ts {
+                order.push(q(ts));
+            }
         }
         if !order.is_empty() {
             let _ = write!(sql, " ORDER BY {}", order.join(", "));
         }
         if let Some(l) = &s.limit {
-            if fill.is_none() {
+            if !post {
                 let _ = write!(sql, " LIMIT {} OFFSET {}", l.limit.max(0), l.offset.max(0));
             }
         }
+        let slices = Slices {
+            slimit: s.slimit.as_ref().map(|l| (l.offset.max(0), l.limit.max(0))),
+            limit: s.limit.as_ref().map(|l| (l.offset.max(0), l.limit.max(0))),
+            per_partition,
+            // With ORDER BY, TDengine outputs a single slice.
+            one_slice: !s.order_by.is_empty(),
+        };
         let fill = match fill {
             Some((f, iv, sl)) => {
                 let values = match &f {
                     Fill::Value(vs) => vs
                         .iter()
-                        .map(|v| match v {
-                            Expr::Literal(l) => self.literal_value(l, scope.precision),
-                            Expr::Unary {
-                                op: UnaryOp::Neg,
-                                expr,
-                            } => match expr.as_ref() {
-                                Expr::Literal(Literal::Int(i)) => Ok(Value::BigInt(-i)),
-                                Expr::Literal(Literal::Float(x)) => Ok(Value::Double(-x)),
-                                _ => Err(unsupported("FILL(VALUE) with expressions")),
-                            },
-                            _ => Err(unsupported("FILL(VALUE) with expressions")),
-                        })
+                        .map(|v| self.fill_value(v, scope.precision))
                         .collect::<TaosResult<_>>()?,
                     _ => Vec::new(),
                 };
@@ -691,9 +786,22 @@ impl<'a> Lowerer<'a> {
                     range: scope.range,
                     precision: scope.precision,
                     values,
-                    limit: s.limit.as_ref().map(|l| (l.offset.max(0), l.limit.max(0))),
+                    slices,
                 })
             }
+            None if post => Some(FillPlan {
+                fill: Fill::None,
+                interval: 0,
+                sliding: 0,
+                visible,
+                wstart: visible,
+                keys: hidden_keys,
+                roles,
+                range: scope.range,
+                precision: scope.precision,
+                values: Vec::new(),
+                slices,
+            }),
             None => None,
         };
         // The outer query's scope: output names and their types where known.
@@ -955,6 +1063,18 @@ impl<'a> Lowerer<'a> {
                     extra.push(format!("row_number() OVER ({pby}ORDER BY random()) AS {k}"));
                     keep.push(format!("{k} <= {n}"));
                 }
+                "statecount" | "stateduration" => {
+                    let state = self.state_args(fname, args, &scope)?;
+                    let call = match state.unit {
+                        None => format!("statecount({v}, '{}', {})", state.op, state.val),
+                        Some(unit) => format!(
+                            "stateduration({v}, '{}', {}, arrow_cast({t}, 'Int64'), {unit})",
+                            state.op, state.val
+                        ),
+                    };
+                    extra.push(format!("{call} OVER {w} AS {f}"));
+                    keep.push("TRUE".into());
+                }
                 _ => unreachable!("is_rows_fn lists the handled names"),
             }
             cols.push(format!("{f} AS {}", q(name)));
@@ -964,6 +1084,24 @@ impl<'a> Lowerer<'a> {
                 Code::FUNC_FUNTION_ERROR,
                 "Only one multi-row function is allowed in a query",
             ));
+        }
+        // SLIMIT, and LIMIT per partition, after execution (see `Slices`).
+        if s.slimit.is_some() && part.is_empty() {
+            return Err(TaosError::of(Code::PAR_SLIMIT_LEAK_PARTITION_GROUP_BY));
+        }
+        if s.slimit.is_some() && self.depth > 0 {
+            return Err(unsupported("SLIMIT inside a subquery"));
+        }
+        let post = !part.is_empty()
+            && self.depth == 0
+            && (s.slimit.is_some() || (s.limit.is_some() && s.order_by.is_empty()));
+        let visible = cols.len();
+        let mut hidden_keys = Vec::new();
+        if post {
+            for (i, p) in part.iter().enumerate() {
+                hidden_keys.push(cols.len());
+                cols.push(format!("{p} AS {}", q(&format!("__fill_k{i}"))));
+            }
         }
         let mut sql = format!(
             "SELECT {} FROM (SELECT *, {} FROM {from_sql}{where_sql}) AS {} WHERE {}",
@@ -990,9 +1128,32 @@ impl<'a> Lowerer<'a> {
             order.push(t.clone());
         }
         let _ = write!(sql, " ORDER BY {}", order.join(", "));
-        if let Some(l) = &s.limit {
-            let _ = write!(sql, " LIMIT {} OFFSET {}", l.limit.max(0), l.offset.max(0));
-        }
+        let limit = s.limit.as_ref().map(|l| (l.offset.max(0), l.limit.max(0)));
+        let slicing = if post {
+            Some(FillPlan {
+                fill: Fill::None,
+                interval: 0,
+                sliding: 0,
+                visible,
+                wstart: visible,
+                keys: hidden_keys,
+                roles: Vec::new(),
+                range: scope.range,
+                precision: scope.precision,
+                values: Vec::new(),
+                slices: Slices {
+                    slimit: s.slimit.as_ref().map(|l| (l.offset.max(0), l.limit.max(0))),
+                    limit,
+                    per_partition: s.order_by.is_empty(),
+                    one_slice: !s.order_by.is_empty(),
+                },
+            })
+        } else {
+            if let Some((offset, limit)) = limit {
+                let _ = write!(sql, " LIMIT {limit} OFFSET {offset}");
+            }
+            None
+        };
         let mut out_scope = Scope {
             precision: scope.precision,
             ..Default::default()
@@ -1003,7 +1164,7 @@ impl<'a> Lowerer<'a> {
                 .insert(name.clone(), scope.ty(e).unwrap_or(DataType::Null));
             out_scope.star.push(name.clone());
         }
-        Ok((sql, None, out_scope))
+        Ok((sql, slicing, out_scope))
     }
 
     fn tz_offset_units(&self, p: Precision) -> i64 {
@@ -1152,6 +1313,12 @@ impl<'a> Lowerer<'a> {
                     _ => wd.clone(),
                 });
             }
+            "_irowts" | "_isfilled" => {
+                return Err(TaosError::new(
+                    Code::PAR_NOT_ALLOWED_FUNC,
+                    format!("{name} must be used with the INTERP function"),
+                ))
+            }
             "_qstart" => return Ok(ts_lit(scope.range.0.max(0), scope.precision)),
             "_qend" => {
                 return Ok(ts_lit(
@@ -1205,6 +1372,16 @@ impl<'a> Lowerer<'a> {
                     self.expr(expr, scope)?,
                     if *negated { "NOT " } else { "" }
                 )
+            }
+            Expr::Between {
+                expr,
+                low,
+                high,
+                negated,
+            } if json::arrow(expr).is_some() => {
+                let ge = self.binary(BinaryOp::GtEq, expr, low, scope)?;
+                let le = self.binary(BinaryOp::LtEq, expr, high, scope)?;
+                format!("({}({ge} AND {le}))", if *negated { "NOT " } else { "" })
             }
             Expr::Between {
                 expr,
@@ -1284,6 +1461,16 @@ impl<'a> Lowerer<'a> {
     }
 
     fn binary(&self, op: BinaryOp, l: &Expr, r: &Expr, scope: &Scope) -> TaosResult<String> {
+        if let Some(sql) = self.json_cmp(op, l, r, scope)? {
+            return Ok(sql);
+        }
+        // LIKE / MATCH on `tag->'key'` match the string value without its quotes.
+        let lhs = || -> TaosResult<String> {
+            match json::arrow(l) {
+                Some((t, k)) => self.json_str(t, k, scope),
+                None => self.expr(l, scope),
+            }
+        };
         let cmp = |o: &str| -> TaosResult<String> {
             let (lt, rt) = (
                 scope.ty(l) == Some(DataType::Timestamp),
@@ -1369,19 +1556,16 @@ impl<'a> Lowerer<'a> {
             BinaryOp::GtEq => cmp(">="),
             BinaryOp::And => infix("AND"),
             BinaryOp::Or => infix("OR"),
-            BinaryOp::Like => infix("LIKE"),
-            BinaryOp::NotLike => infix("NOT LIKE"),
-            BinaryOp::Match => Ok(format!(
-                "regexp_like({}, {})",
-                self.expr(l, scope)?,
-                self.expr(r, scope)?
-            )),
+            BinaryOp::Like => Ok(format!("({} LIKE {})", lhs()?, self.expr(r, scope)?)),
+            BinaryOp::NotLike => Ok(format!("({} NOT LIKE {})", lhs()?, self.expr(r, scope)?)),
+            BinaryOp::Match => Ok(format!("regexp_like({}, {})", lhs()?, self.expr(r, scope)?)),
             BinaryOp::NMatch => Ok(format!(
                 "(NOT regexp_like({}, {}))",
-                self.expr(l, scope)?,
+                lhs()?,
                 self.expr(r, scope)?
             )),
-            BinaryOp::Contains | BinaryOp::Arrow => Err(unsupported("JSON tag operators")),
+            BinaryOp::Contains => self.json_contains(l, r, scope),
+            BinaryOp::Arrow => self.json_get(l, r, scope),
         }
     }
 
@@ -1712,6 +1896,8 @@ pub const ROWS_FUNCTIONS: &[&str] = &[
     "tail",
     "unique",
     "sample",
+    "statecount",
+    "stateduration",
 ];
 
 fn is_rows_fn(e: &Expr) -> bool {

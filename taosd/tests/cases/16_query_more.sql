@@ -34,7 +34,7 @@ CREATE TABLE c USING m TAGS ('north', 3);
 SELECT TAGS tbname, region, k FROM m ORDER BY tbname;
 SELECT TAGS region FROM m WHERE k >= 2 ORDER BY region;
 SELECT TAGS tbname FROM a;
--- not supported yet: clear errors
+-- formerly unsupported: SLIMIT, EVENT_WINDOW, INTERP; CONTAINS needs a JSON tag
 SELECT count(*) FROM m PARTITION BY tbname SLIMIT 1;
 SELECT _wstart, count(*) FROM a EVENT_WINDOW START WITH v > 1 END WITH v < 3;
 SELECT interp(v) FROM a RANGE('2024-01-01 00:00:00', '2024-01-01 00:00:30') EVERY(5s) FILL(LINEAR);

@@ -1,0 +1,27 @@
+-- JSON tags: ->, CONTAINS, comparisons on JSON values
+CREATE DATABASE q21;
+USE q21;
+CREATE STABLE js (ts TIMESTAMP, v INT) TAGS (info JSON);
+INSERT INTO j1 USING js TAGS ('{"city":"beijing","n":5,"ok":true}') VALUES ('2024-01-01 00:00:00.000', 1);
+INSERT INTO j2 USING js TAGS ('{"city":"shanghai","n":1.5}') VALUES ('2024-01-01 00:00:01.000', 2);
+INSERT INTO j3 USING js TAGS ('{"city":"femail","n":"5","k":null}') VALUES ('2024-01-01 00:00:02.000', 3);
+INSERT INTO j4 USING js TAGS ('{"other":1}') VALUES ('2024-01-01 00:00:03.000', 4);
+SELECT tbname, info->'city', info->'n', info->'ok', info->'k' FROM js ORDER BY tbname;
+SELECT tbname FROM js WHERE info->'city' = 'beijing';
+SELECT tbname FROM js WHERE info->'n' = 5 ORDER BY tbname;
+SELECT tbname FROM js WHERE info->'n' > 1 ORDER BY tbname;
+SELECT tbname FROM js WHERE info->'n' <> 5 ORDER BY tbname;
+SELECT tbname FROM js WHERE info->'n' = '5';
+SELECT tbname FROM js WHERE info->'ok' = true;
+SELECT tbname FROM js WHERE info CONTAINS 'n' ORDER BY tbname;
+SELECT tbname, info CONTAINS 'ok' FROM js ORDER BY tbname;
+SELECT tbname FROM js WHERE info->'city' LIKE 'b%';
+SELECT tbname FROM js WHERE info->'city' MATCH 'ai$' ORDER BY tbname;
+SELECT tbname FROM js WHERE info->'n' BETWEEN 1 AND 4;
+SELECT tbname FROM js WHERE info->'city' IS NULL;
+SELECT tbname FROM js WHERE info->'n' IS NOT NULL AND info CONTAINS 'ok';
+SELECT count(*), info->'city' FROM js GROUP BY info->'city' ORDER BY info->'city';
+SELECT v FROM js WHERE v CONTAINS 'x';
+SELECT v->'x' FROM js;
+SELECT info->city FROM js;
+DROP DATABASE q21;
