@@ -1,0 +1,42 @@
+-- Data subscription DDL: topics of each kind, their errors, and the system tables.
+CREATE DATABASE tmq1 VGROUPS 2;
+USE tmq1;
+CREATE STABLE meters (ts TIMESTAMP, current FLOAT, voltage INT) TAGS (groupid INT, location VARCHAR(24));
+CREATE TABLE d0 USING meters TAGS (1, 'a');
+CREATE TABLE nt (ts TIMESTAMP, v INT);
+CREATE TOPIC tp_db AS DATABASE tmq1;
+CREATE TOPIC tp_stb AS STABLE meters WHERE groupid > 0;
+CREATE TOPIC tp_q AS SELECT ts, current, voltage * 2 AS v2 FROM meters WHERE location = 'a';
+CREATE TOPIC tp_nt AS SELECT * FROM nt WHERE v > 10;
+CREATE TOPIC tp_meta WITH META AS STABLE meters;
+SELECT topic_name, db_name, `sql`, meta, type FROM information_schema.ins_topics ORDER BY topic_name;
+-- errors
+CREATE TOPIC tp_db AS DATABASE tmq1;
+CREATE TOPIC IF NOT EXISTS tp_db AS DATABASE tmq1;
+CREATE TOPIC tp_x AS DATABASE nodb;
+CREATE TOPIC tp_x AS STABLE nostb;
+CREATE TOPIC tp_x AS STABLE meters WHERE nosuchtag = 1;
+CREATE TOPIC tp_x AS SELECT count(*) FROM meters;
+CREATE TOPIC tp_x AS SELECT ts FROM meters INTERVAL(1s);
+CREATE TOPIC tp_x AS SELECT ts FROM meters ORDER BY ts;
+CREATE TOPIC tp_x AS SELECT nosuch FROM meters;
+CREATE TOPIC tp_x AS SELECT ts FROM nosuchtable;
+CREATE TOPIC tp_x AS SELECT * FROM meters UNION ALL SELECT * FROM meters;
+CREATE TOPIC tp_x WITH META AS SELECT * FROM meters;
+CREATE TOPIC tp_x AS;
+DROP DATABASE tmq1;
+DROP STABLE meters;
+DROP TOPIC nosuch;
+DROP TOPIC IF EXISTS nosuch;
+DROP CONSUMER GROUP cg ON tp_db;
+DROP CONSUMER GROUP IF EXISTS cg ON tp_db;
+SHOW SUBSCRIPTIONS;
+SHOW CONSUMERS;
+-- dropping every topic frees the database
+DROP TOPIC tp_db;
+DROP TOPIC tp_stb;
+DROP TOPIC tp_q;
+DROP TOPIC tp_nt;
+DROP TOPIC FORCE tp_meta;
+SELECT count(*) FROM information_schema.ins_topics;
+DROP DATABASE tmq1;
