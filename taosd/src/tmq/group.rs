@@ -85,10 +85,16 @@ impl Groups {
                 .collect();
             let mut vgs = vgroups_of(topic);
             vgs.sort_unstable();
-            for (i, vg) in vgs.into_iter().enumerate() {
-                let owner = subs[i % subs.len()];
+            for (owner, got) in sticky_spread(&vgs, &subs, |id| {
+                self.members[&id]
+                    .parts
+                    .iter()
+                    .filter(|p| &p.topic == topic)
+                    .map(|p| p.vgid)
+                    .collect()
+            }) {
                 if let Some(w) = wanted.get_mut(&owner) {
-                    w.push((topic.clone(), vg));
+                    w.extend(got.into_iter().map(|vg| (topic.clone(), vg)));
                 }
             }
         }
@@ -135,6 +141,51 @@ impl Groups {
             .map(|m| m.id)
             .collect()
     }
+}
+
+/// Spread `vgs` over `subs` evenly (sizes differ by at most one) while moving as few vgroups
+/// as possible: each consumer keeps what it holds up to its share, and only the surplus and
+/// unheld vgroups are handed out. A moved vgroup restarts from the committed offset, so
+/// stickiness is what keeps a rebalance from re-reading data.
+fn sticky_spread(
+    vgs: &[u32],
+    subs: &[u64],
+    held: impl Fn(u64) -> Vec<u32>,
+) -> Vec<(u64, Vec<u32>)> {
+    if subs.is_empty() {
+        return Vec::new();
+    }
+    let (base, extra) = (vgs.len() / subs.len(), vgs.len() % subs.len());
+    let mut current: Vec<(u64, Vec<u32>)> = subs
+        .iter()
+        .map(|&id| {
+            let mut h: Vec<u32> = held(id).into_iter().filter(|v| vgs.contains(v)).collect();
+            h.sort_unstable();
+            (id, h)
+        })
+        .collect();
+    // The larger shares go to those already holding the most.
+    let mut order: Vec<usize> = (0..current.len()).collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(current[i].1.len()), current[i].0));
+    let mut quota = vec![base; current.len()];
+    for &i in order.iter().take(extra) {
+        quota[i] += 1;
+    }
+    let mut taken: Vec<u32> = Vec::new();
+    for (i, (_, h)) in current.iter_mut().enumerate() {
+        h.truncate(quota[i]);
+        taken.extend(h.iter().copied());
+    }
+    let mut pool = vgs.iter().copied().filter(|v| !taken.contains(v));
+    for (i, (_, h)) in current.iter_mut().enumerate() {
+        while h.len() < quota[i] {
+            match pool.next() {
+                Some(v) => h.push(v),
+                None => break,
+            }
+        }
+    }
+    current
 }
 
 #[cfg(test)]
@@ -209,6 +260,13 @@ mod tests {
         assert_eq!(g.members[&2].parts[0].position, None);
         // Nothing changes: nobody's epoch moves.
         assert!(g.rebalance("g", &vgs, 0).is_empty());
+        // Member 3 joins and leaves again: member 1 keeps the vgroup it read all along.
+        g.members.insert(3, member(3, "g", &["t"]));
+        g.rebalance("g", &vgs, 0);
+        assert_eq!(g.members[&1].parts[0].position, Some(100));
+        g.members.remove(&3);
+        g.rebalance("g", &vgs, 0);
+        assert_eq!(g.members[&1].parts[0].position, Some(100));
         // Member 2 leaves: its vgroup comes back to 1 without a position.
         g.members.remove(&2);
         g.rebalance("g", &vgs, 0);
