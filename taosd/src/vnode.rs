@@ -261,13 +261,21 @@ impl VnodeShared {
         res
     }
 
+    /// Purge WAL segments the data files already cover, once WAL_RETENTION_PERIOD has passed
+    /// since their flush (-1 keeps them forever) or WAL_RETENTION_SIZE (KB, 0 = no limit) is
+    /// exceeded. TMQ readers of purged versions continue from the oldest one kept.
     fn release_wal(&self, flushed: LogId<u64>) -> TaosResult<()> {
-        let period = self.options.read().wal_retention_period;
+        let (period, size_kb) = {
+            let o = self.options.read();
+            (o.wal_retention_period, o.wal_retention_size)
+        };
+        let over_size = size_kb > 0 && self.log.lock().disk_bytes() > size_kb as u64 * 1024;
         let mut q = self.retained.lock();
         q.push_back((flushed, Instant::now()));
         let mut upto = None;
         while let Some((id, at)) = q.front().copied() {
-            if period >= 0 && at.elapsed() >= Duration::from_secs(period as u64) {
+            let expired = period >= 0 && at.elapsed() >= Duration::from_secs(period as u64);
+            if expired || over_size {
                 upto = Some(id);
                 q.pop_front();
             } else {

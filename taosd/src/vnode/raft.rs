@@ -203,6 +203,10 @@ impl LogInner {
         self.wal.read(start, end).map_err(|e| e.to_taos())
     }
 
+    pub fn disk_bytes(&self) -> u64 {
+        self.wal.disk_bytes()
+    }
+
     /// The oldest version still in the WAL (older ones were purged after flush + retention).
     pub fn first_index(&self) -> Option<u64> {
         self.wal.first_index()
