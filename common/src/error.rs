@@ -19,8 +19,11 @@ impl Code {
     pub const INTERNAL: Code = Code(0x0101);
     pub const TSC_SQL_SYNTAX_ERROR: Code = Code(0x0216);
     pub const TSC_VALUE_OUT_OF_RANGE: Code = Code(0x0224);
+    pub const TSC_QUERY_KILLED: Code = Code(0x022D);
     pub const TSC_INVALID_OPERATION: Code = Code(0x0200);
     pub const NO_RIGHTS: Code = Code(0x0303);
+    pub const MND_INVALID_QUERY_ID: Code = Code(0x030C);
+    pub const MND_INVALID_CONN_ID: Code = Code(0x030E);
     pub const USER_ALREADY_EXIST: Code = Code(0x0350);
     pub const INVALID_USER: Code = Code(0x0351);
     pub const INVALID_PASS: Code = Code(0x0354);
@@ -133,7 +136,10 @@ impl Code {
             0x0200 => "Invalid operation",
             0x0216 => "Syntax error in SQL",
             0x0224 => "Value out of range",
+            0x022D => "Query killed",
             0x0303 => "Insufficient privilege for operation",
+            0x030C => "Invalid query id",
+            0x030E => "Invalid connection id",
             0x0350 => "User already exists",
             0x0351 => "Invalid user",
             0x0354 => "Invalid password format",

@@ -44,6 +44,45 @@ pub struct ScanSpec {
     pub columns: Vec<String>,
 }
 
+/// One data column of a statistics aggregate and what is wanted beyond COUNT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AggColumnSpec {
+    pub name: String,
+    pub min_max: bool,
+    pub sum: bool,
+}
+
+/// COUNT / MIN / MAX / SUM to compute per member over an inclusive time range.
+#[derive(Debug, Clone)]
+pub struct AggSpec {
+    pub start: i64,
+    pub end: i64,
+    pub columns: Vec<AggColumnSpec>,
+}
+
+/// A SUM: exact for integer columns, `f64` for FLOAT / DOUBLE.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AggSum {
+    Int(i128),
+    Float(f64),
+}
+
+/// One column's aggregates (MIN / MAX / SUM `None` when not wanted or no value).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ColumnAgg {
+    pub count: u64,
+    pub min: Option<Value>,
+    pub max: Option<Value>,
+    pub sum: Option<AggSum>,
+}
+
+/// One member's aggregates: its row count and each `AggSpec` column's, in order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MemberAgg {
+    pub rows: u64,
+    pub cols: Vec<ColumnAgg>,
+}
+
 #[async_trait]
 pub trait Catalog: Send + Sync {
     /// Resolve `db.name`; TDengine's errors (0x0388 database, 0x2603 table) when missing.
@@ -65,6 +104,18 @@ pub trait Catalog: Send + Sync {
         _set: &TableSet,
         _members: &[usize],
     ) -> TaosResult<Option<Vec<(usize, Vec<Value>)>>> {
+        Ok(None)
+    }
+
+    /// COUNT / MIN / MAX / SUM per member, computed by the storage engine (from block
+    /// statistics where it can), identical to aggregating a `scan`. Members without rows in
+    /// the range are left out. `None`: not available, plan normally.
+    async fn aggregate(
+        &self,
+        _set: &TableSet,
+        _members: &[usize],
+        _spec: &AggSpec,
+    ) -> TaosResult<Option<Vec<(usize, MemberAgg)>>> {
         Ok(None)
     }
 

@@ -11,6 +11,7 @@ pub mod interp;
 pub mod lower;
 pub mod provider;
 pub mod result;
+mod stats_agg;
 
 use crate::catalog::Catalog;
 use crate::lower::{LowerCtx, Lowerer, Registered};
@@ -114,6 +115,9 @@ impl QueryEngine {
         if let Some(out) = self.last_rows(q, qc).await? {
             return Ok(out);
         }
+        if let Some(out) = self.stats_aggregate(q, qc).await? {
+            return Ok(out);
+        }
         let now_ns = Precision::Ns.to_nanos(Precision::Ns.now());
         let lcx = LowerCtx {
             catalog: self.catalog.as_ref(),
@@ -136,14 +140,45 @@ impl QueryEngine {
             ctx.register_table(name.as_str(), provider)
                 .map_err(taos_error)?;
         }
-        let df = ctx.sql(&lowered.sql).await.map_err(taos_error)?;
-        let batches = df.collect().await.map_err(taos_error)?;
         let p = lowered.precision;
+        let QueryOutput {
+            mut fields,
+            mut rows,
+            ..
+        } = self.run_sql(&ctx, &lowered.sql, p).await?;
+        if let Some(plan) = &lowered.fill {
+            rows = fill::apply(plan, rows)?;
+            fields.truncate(plan.visible);
+            coerce_rows(&fields, &mut rows);
+        }
+        if let Some(plan) = &lowered.interp {
+            fields = interp::fields(plan, &fields);
+            rows = interp::apply(plan, rows)?;
+            coerce_rows(&fields, &mut rows);
+        }
+        Ok(QueryOutput {
+            fields,
+            precision: p,
+            rows,
+        })
+    }
+}
+
+impl QueryEngine {
+    /// Run DataFusion SQL on `ctx` and convert the result to TDengine rows and types.
+    async fn run_sql(
+        &self,
+        ctx: &SessionContext,
+        sql: &str,
+        p: Precision,
+    ) -> TaosResult<QueryOutput> {
+        let df = ctx.sql(sql).await.map_err(taos_error)?;
+        let batches = df.collect().await.map_err(taos_error)?;
         let schema = match batches.first() {
             Some(b) => b.schema(),
             None => {
                 // No rows: plan once more for the schema only.
-                let df = ctx.sql(&lowered.sql).await.map_err(taos_error)?;
+                let df = ctx.sql(sql).await.map_err(taos_error)?;
                 Arc::new(df.schema().as_arrow().clone())
             }
         };
@@ -166,16 +201,6 @@ impl QueryEngine {
             for r in 0..b.num_rows() {
                 rows.push(cols.iter().map(|c| c[r].clone()).collect());
             }
-        }
-        if let Some(plan) = &lowered.fill {
-            rows = fill::apply(plan, rows)?;
-            fields.truncate(plan.visible);
-            coerce_rows(&fields, &mut rows);
-        }
-        if let Some(plan) = &lowered.interp {
-            fields = interp::fields(plan, &fields);
-            rows = interp::apply(plan, rows)?;
-            coerce_rows(&fields, &mut rows);
         }
         Ok(QueryOutput {
             fields,

@@ -68,6 +68,21 @@ fn ts_literal(v: &ScalarValue, p: Precision) -> Option<i64> {
     })
 }
 
+/// `ts_literal` converts `v` without rounding (its unit is not finer than the precision, or
+/// the value is a whole number of precision units).
+fn exact_ts_literal(v: &ScalarValue, p: Precision) -> bool {
+    let (raw, per_sec) = match v {
+        ScalarValue::TimestampSecond(Some(x), _) => (*x, 1),
+        ScalarValue::TimestampMillisecond(Some(x), _) => (*x, 1_000),
+        ScalarValue::TimestampMicrosecond(Some(x), _) => (*x, 1_000_000),
+        ScalarValue::TimestampNanosecond(Some(x), _) => (*x, 1_000_000_000),
+        ScalarValue::Int64(Some(_)) => return true,
+        _ => return false,
+    };
+    let target = p.per_second();
+    target >= per_sec || raw % (per_sec / target) == 0
+}
+
 impl TaosTable {
     pub fn new(set: TableSet, catalog: Arc<dyn Catalog>) -> TaosTable {
         let p = set.precision;
@@ -93,8 +108,62 @@ impl TaosTable {
             .unwrap_or("ts")
     }
 
+    /// Every conjunct of `filters` is either a bound of the primary timestamp that
+    /// `time_range` turns into an exact range, or reads only tags and `tbname` (then
+    /// `select_members` applies it exactly): the scan range and member list alone then say
+    /// which rows pass, and the filters need not be evaluated per row.
+    pub(crate) fn filters_fully_pushed(&self, filters: &[Expr]) -> bool {
+        let ts = self.ts_name();
+        let p = self.set.precision;
+        let tag_names: HashSet<&str> = self
+            .set
+            .tags
+            .iter()
+            .map(|t| t.name.as_str())
+            .chain(std::iter::once("tbname"))
+            .collect();
+        let exact_lit = |v: &ScalarValue| exact_ts_literal(v, p);
+        let mut conj = Vec::new();
+        for f in filters {
+            split_and(f, &mut conj);
+        }
+        conj.into_iter().all(|e| {
+            let cols = e.column_refs();
+            if !cols.is_empty() && cols.iter().all(|c| tag_names.contains(c.name.as_str())) {
+                return true;
+            }
+            match e {
+                Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                    let bound = matches!(
+                        op,
+                        Operator::Gt
+                            | Operator::GtEq
+                            | Operator::Lt
+                            | Operator::LtEq
+                            | Operator::Eq
+                    );
+                    bound
+                        && match (left.as_ref(), right.as_ref()) {
+                            (Expr::Column(c), Expr::Literal(v, _))
+                            | (Expr::Literal(v, _), Expr::Column(c)) => {
+                                c.name == ts && exact_lit(v)
+                            }
+                            _ => false,
+                        }
+                }
+                Expr::Between(b) => match (b.expr.as_ref(), b.low.as_ref(), b.high.as_ref()) {
+                    (Expr::Column(c), Expr::Literal(lo, _), Expr::Literal(hi, _)) => {
+                        !b.negated && c.name == ts && exact_lit(lo) && exact_lit(hi)
+                    }
+                    _ => false,
+                },
+                _ => false,
+            }
+        })
+    }
+
     /// Narrow [start, end] with `ts <op> literal` conjuncts.
-    fn time_range(&self, filters: &[Expr]) -> (i64, i64) {
+    pub(crate) fn time_range(&self, filters: &[Expr]) -> (i64, i64) {
         let (mut start, mut end) = (i64::MIN, i64::MAX);
         let ts = self.ts_name();
         let p = self.set.precision;
@@ -144,7 +213,11 @@ impl TaosTable {
     }
 
     /// Members whose tags pass every tag-only filter.
-    fn select_members(&self, state: &dyn Session, filters: &[Expr]) -> DFResult<Vec<usize>> {
+    pub(crate) fn select_members(
+        &self,
+        state: &dyn Session,
+        filters: &[Expr],
+    ) -> DFResult<Vec<usize>> {
         let n = self.set.members.len();
         let tag_names: HashSet<&str> = self
             .set
@@ -321,5 +394,36 @@ impl TableProvider for TaosTable {
             out.push(batch);
         }
         Ok(MemorySourceConfig::try_new_exec(&[out], out_schema, None)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exact_ts_literal;
+    use common::Precision;
+    use datafusion::common::ScalarValue;
+
+    #[test]
+    fn time_literals_finer_than_the_precision_are_exact_only_when_whole() {
+        let ms = Precision::Ms;
+        assert!(exact_ts_literal(
+            &ScalarValue::TimestampSecond(Some(5), None),
+            ms
+        ));
+        assert!(exact_ts_literal(
+            &ScalarValue::TimestampMillisecond(Some(5), None),
+            ms
+        ));
+        assert!(exact_ts_literal(
+            &ScalarValue::TimestampMicrosecond(Some(5000), None),
+            ms
+        ));
+        assert!(!exact_ts_literal(
+            &ScalarValue::TimestampMicrosecond(Some(5001), None),
+            ms
+        ));
+        assert!(exact_ts_literal(&ScalarValue::Int64(Some(7)), ms));
+        assert!(!exact_ts_literal(&ScalarValue::Int64(None), ms));
+        assert!(!exact_ts_literal(&ScalarValue::Utf8(Some("x".into())), ms));
     }
 }

@@ -36,6 +36,8 @@
 //! `rows::arrow_type` (BOOL→Boolean, TINYINT→Int8 … BIGINT UNSIGNED→UInt64, FLOAT→Float32,
 //! DOUBLE→Float64, TIMESTAMP→Timestamp, VARCHAR/NCHAR/JSON→Utf8, VARBINARY/GEOMETRY→Binary).
 
+mod aggregate;
+
 use crate::fileset::{self, BlockStat, Loaded, Part};
 use crate::manifest::{write_durable, BlobRef, FileMeta, Manifest, Tomb, TombTarget};
 use crate::memtable::Memtable;
@@ -50,6 +52,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub use crate::error::StorageError;
+pub use aggregate::{AggColumn, AggReport, AggSum, ColumnAgg, TableAgg};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ColumnSchema {

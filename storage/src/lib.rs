@@ -9,5 +9,8 @@ pub mod memtable;
 pub mod rows;
 pub mod wal;
 
-pub use engine::{ColumnSchema, ScanRequest, Schema, StorageError, TableWrite, Tsdb, TsdbOptions};
+pub use engine::{
+    AggColumn, AggReport, AggSum, ColumnAgg, ColumnSchema, ScanRequest, Schema, StorageError,
+    TableAgg, TableWrite, Tsdb, TsdbOptions,
+};
 pub use wal::{Wal, WalOptions};

@@ -19,6 +19,8 @@ pub struct Dnode {
     pub vnodes: RwLock<HashMap<u32, Arc<Vnode>>>,
     pub start_time: i64,
     pub next_conn_id: AtomicU64,
+    /// Live connections and their running statements (SHOW CONNECTIONS / QUERIES, KILL).
+    pub conns: crate::conns::Connections,
     /// Serialises DDL that spans mnode and vnodes (TDengine runs these as mnode transactions).
     pub ddl_lock: tokio::sync::Mutex<()>,
     /// Data subscription: consumer groups, offsets, polls.
@@ -46,6 +48,7 @@ impl Dnode {
             vnodes: RwLock::new(HashMap::new()),
             start_time: common::Precision::Ms.now(),
             next_conn_id: AtomicU64::new(1),
+            conns: Default::default(),
             ddl_lock: tokio::sync::Mutex::new(()),
             query: std::sync::OnceLock::new(),
             _lock: lock,

@@ -23,8 +23,7 @@ pub struct Session {
     pub superuser: bool,
     pub db: Option<String>,
     pub tz: SessionTz,
-    /// Client application name (for perf_connections later).
-    #[allow(dead_code)]
+    /// Client application name (perf_connections).
     pub app: String,
 }
 
@@ -172,10 +171,14 @@ impl Dnode {
                 self.drop_consumer_group(if_exists, force, &group, &topic)
                     .await
             }
-            other => Err(TaosError::new(
-                Code::PAR_NOT_SUPPORTED,
-                format!("Operation not supported yet: {}", statement_kind(&other)),
-            )),
+            S::KillQuery(id) => {
+                self.conns.kill_query(&id, &s.user, s.superuser)?;
+                Ok(Output::Affected(0))
+            }
+            S::KillConnection(id) => {
+                self.conns.kill_connection(id, &s.user, s.superuser)?;
+                Ok(Output::Affected(0))
+            }
         }
     }
 
@@ -207,13 +210,5 @@ impl Dnode {
         } else {
             Err(TaosError::of(Code::NO_RIGHTS))
         }
-    }
-}
-
-fn statement_kind(st: &Statement) -> &'static str {
-    match st {
-        Statement::KillQuery(_) => "KILL QUERY",
-        Statement::KillConnection(_) => "KILL CONNECTION",
-        _ => "this statement",
     }
 }

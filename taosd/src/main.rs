@@ -2,6 +2,7 @@
 //! localhost:6030 with a data dir it creates.
 
 mod config;
+mod conns;
 mod dnode;
 mod exec;
 mod mnode;

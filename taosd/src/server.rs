@@ -1,7 +1,10 @@
 //! The client endpoint on serverPort: one task per TCP connection speaking `common::wire`.
 //! A connection must authenticate first; results are kept per connection until fetched to the
-//! end, freed, or the connection drops.
+//! end, freed, or the connection drops. Each authenticated connection is registered in
+//! `Dnode::conns` (SHOW CONNECTIONS / QUERIES) and ends when another session kills it; a
+//! running read-only statement ends with "Query killed" (0x022D) when killed.
 
+use crate::conns::ConnGuard;
 use crate::dnode::Dnode;
 use crate::exec::{Output, Session};
 use common::wire::{self, Request, Response, BLOCK_ROWS};
@@ -11,6 +14,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::io::{BufReader, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
 
 struct Pending {
     rows: std::vec::IntoIter<Vec<Value>>,
@@ -33,7 +37,7 @@ pub async fn serve(dnode: Arc<Dnode>, listener: TcpListener) {
                 let _ = sock.set_nodelay(true);
                 let d = dnode.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = handle(d, sock).await {
+                    if let Err(e) = handle(d, sock, peer.to_string()).await {
                         tracing::debug!(%peer, error = %e, "connection closed with error");
                     }
                 });
@@ -46,15 +50,35 @@ pub async fn serve(dnode: Arc<Dnode>, listener: TcpListener) {
     }
 }
 
-async fn handle(dnode: Arc<Dnode>, sock: TcpStream) -> Result<(), TaosError> {
+/// Resolves when `kill` is notified; never without one.
+async fn killed(kill: Option<Arc<Notify>>) {
+    match kill {
+        Some(k) => k.notified().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn handle(dnode: Arc<Dnode>, sock: TcpStream, peer: String) -> Result<(), TaosError> {
     let (r, w) = sock.into_split();
     let mut r = BufReader::with_capacity(1 << 20, r);
     let mut w = BufWriter::with_capacity(1 << 16, w);
     let mut session: Option<Session> = None;
     let mut results: HashMap<u64, Pending> = HashMap::new();
     let mut next_result = 1u64;
+    let mut registered: Option<ConnGuard<'_>> = None;
     loop {
-        let frame = match wire::read_frame(&mut r).await {
+        let kill = registered.as_ref().map(|g| g.kill.clone());
+        let read = tokio::select! {
+            f = wire::read_frame(&mut r) => f,
+            _ = killed(kill.clone()) => {
+                tracing::info!(%peer, "connection killed");
+                return Ok(());
+            }
+        };
+        if let Some(s) = &session {
+            dnode.conns.touch(s.conn_id);
+        }
+        let frame = match read {
             Ok(Some(f)) => f,
             Ok(None) => return Ok(()),
             Err(e) => {
@@ -90,6 +114,7 @@ async fn handle(dnode: Arc<Dnode>, sock: TcpStream) -> Result<(), TaosError> {
                         cluster_id: dnode.mnode.read(|c| c.cluster_id),
                         db: s.db.clone(),
                     };
+                    registered = Some(dnode.conns.open(s.conn_id, &s.user, &s.app, &peer));
                     session = Some(s);
                     resp
                 }
@@ -100,7 +125,23 @@ async fn handle(dnode: Arc<Dnode>, sock: TcpStream) -> Result<(), TaosError> {
                 Code::AUTH_FAILURE,
                 "Authentication failure: connect first",
             )),
-            (Request::Query { sql }, Some(s)) => match dnode.execute(s, &sql).await {
+            (Request::Query { sql }, Some(s)) => match {
+                let cancel = dnode.conns.begin(s.conn_id, &sql);
+                let out = if crate::conns::is_read_only(&sql) {
+                    tokio::select! {
+                        out = dnode.execute(s, &sql) => out,
+                        _ = cancel.notified() => Err(TaosError::of(Code::TSC_QUERY_KILLED)),
+                        _ = killed(kill) => {
+                            tracing::info!(%peer, "connection killed");
+                            return Ok(());
+                        }
+                    }
+                } else {
+                    dnode.execute(s, &sql).await
+                };
+                dnode.conns.end(s.conn_id);
+                out
+            } {
                 Ok(Output::Affected(n)) => Response::Executed {
                     affected_rows: n,
                     db: s.db.clone(),

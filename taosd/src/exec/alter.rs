@@ -68,6 +68,41 @@ fn widened(old: DataType, new: DataType, name: &str) -> TaosResult<DataType> {
     }
 }
 
+/// TTL and COMMENT of an ALTER TABLE (`None`: not given). TTL is 0..=2147483647 (in `ttlUnit`
+/// units), a comment at most 1024 bytes, as in TDengine; other options are refused.
+fn table_options(
+    opts: &[ast::TableOption],
+    allow_ttl: bool,
+) -> TaosResult<(Option<i64>, Option<String>)> {
+    let bad = |m: String| TaosError::new(Code::PAR_INVALID_TABLE_OPTION, m);
+    let (mut ttl, mut comment) = (None, None);
+    for o in opts {
+        match (o.name.as_str(), &o.value) {
+            ("ttl", OptValue::Int(n)) if allow_ttl => {
+                if !(0..=i32::MAX as i64).contains(n) {
+                    return Err(bad(format!(
+                        "Invalid option ttl: {n}, valid range: [0, 2147483647]"
+                    )));
+                }
+                ttl = Some(*n);
+            }
+            ("comment", OptValue::Str(c)) => {
+                if c.len() > 1024 {
+                    return Err(bad(format!(
+                        "Invalid option comment: {} bytes, at most 1024",
+                        c.len()
+                    )));
+                }
+                comment = Some(c.clone());
+            }
+            // KEEP of a super table is accepted and not kept (data expiry is per database).
+            ("keep", _) if !allow_ttl => {}
+            (name, _) => return Err(bad(format!("Invalid option {name}"))),
+        }
+    }
+    Ok((ttl, comment))
+}
+
 fn exists(list: &[ColumnDef], name: &str) -> bool {
     list.iter().any(|c| c.name == name)
 }
@@ -197,7 +232,16 @@ impl Dnode {
                     })
                     .await?;
             }
-            (TableKind::Child { .. }, A::Options(_)) => {}
+            (TableKind::Child { .. } | TableKind::Normal { .. }, A::Options(opts)) => {
+                let (ttl, comment) = table_options(&opts, true)?;
+                vnode
+                    .propose(VnodeRequest::SetTableOptions {
+                        table: name.name.clone(),
+                        ttl,
+                        comment,
+                    })
+                    .await?;
+            }
             (TableKind::Child { .. }, _) => {
                 return Err(TaosError::new(
                     Code::PAR_NOT_SUPPORTED,
@@ -234,7 +278,9 @@ impl Dnode {
                         })?;
                         col.name = to;
                     }
-                    A::Options(_) => return Ok(Output::Affected(0)),
+                    A::Options(_) => {
+                        return Err(TaosError::internal("table options are applied above"))
+                    }
                     _ => {
                         return Err(TaosError::new(
                             Code::PAR_NOT_SUPPORTED,
@@ -371,12 +417,9 @@ impl Dnode {
                     ))
                 }
                 A::Options(opts) => {
-                    for o in opts {
-                        if o.name == "comment" {
-                            if let OptValue::Str(c) = &o.value {
-                                st.comment = Some(c.clone());
-                            }
-                        }
+                    // Super tables have no TTL (their children do).
+                    if let (_, Some(c)) = table_options(opts, false)? {
+                        st.comment = Some(c);
                     }
                 }
             }

@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use common::{Code, Field, TaosError, TaosResult, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Weak};
-use taos_query::catalog::{Catalog, Member, ScanSpec, TableKind, TableSet};
+use taos_query::catalog::{
+    AggSpec, AggSum, Catalog, ColumnAgg, Member, MemberAgg, ScanSpec, TableKind, TableSet,
+};
 use taos_query::datafusion::arrow::record_batch::RecordBatch;
 
 pub struct DnodeCatalog {
@@ -182,6 +184,105 @@ impl Catalog for DnodeCatalog {
             }
         }
         Ok(out)
+    }
+
+    /// Each vnode's storage engine aggregates its members, from block statistics where it
+    /// can. A NaN met in a row makes the answer `None` (MIN / MAX order NaN differently there).
+    async fn aggregate(
+        &self,
+        set: &TableSet,
+        members: &[usize],
+        spec: &AggSpec,
+    ) -> TaosResult<Option<Vec<(usize, MemberAgg)>>> {
+        let d = self.dnode()?;
+        let info = d.mnode.read(|c| c.db(&set.db).cloned())?;
+        let mut per_vg: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+        for &m in members {
+            per_vg
+                .entry(info.vgroup_for(&set.members[m].name))
+                .or_default()
+                .push(m);
+        }
+        let mut tasks = Vec::with_capacity(per_vg.len());
+        for (vg, ms) in per_vg {
+            let v = d.vnode(vg)?;
+            let mut uids = Vec::with_capacity(ms.len());
+            let mut by_uid = HashMap::new();
+            let mut schema = None;
+            {
+                let meta = v.shared.meta.read();
+                for m in ms {
+                    if let Some(t) = meta.get(&set.members[m].name) {
+                        if schema.is_none() {
+                            schema = Some(v.shared.schema_for(t)?);
+                        }
+                        uids.push((t.uid, t.suid()));
+                        by_uid.insert(t.uid, m);
+                    }
+                }
+            }
+            let Some(schema) = schema else { continue };
+            let mut cols = Vec::with_capacity(spec.columns.len());
+            for c in &spec.columns {
+                let Some(sc) = schema.columns.iter().find(|x| x.name == c.name) else {
+                    return Ok(None);
+                };
+                cols.push(tsdb::AggColumn {
+                    id: sc.id,
+                    ty: sc.ty,
+                    min_max: c.min_max,
+                    sum: c.sum,
+                });
+            }
+            let (start, end) = (spec.start, spec.end);
+            let shared = v.shared.clone();
+            tasks.push(tokio::task::spawn_blocking(move || {
+                shared
+                    .tsdb
+                    .aggregate(&uids, start, end, &cols)
+                    .map(|r| (r, by_uid))
+            }));
+        }
+        let mut out = Vec::new();
+        for t in tasks {
+            let ((aggs, report), by_uid) = t
+                .await
+                .map_err(|e| TaosError::internal(e.to_string()))?
+                .map_err(|e| e.to_taos())?;
+            if report.saw_nan {
+                return Ok(None);
+            }
+            tracing::debug!(
+                blocks_from_stats = report.blocks_from_stats,
+                rows_read = report.rows_read,
+                "aggregate"
+            );
+            for (uid, a) in aggs {
+                if let Some(&m) = by_uid.get(&uid) {
+                    out.push((
+                        m,
+                        MemberAgg {
+                            rows: a.rows,
+                            cols: a
+                                .cols
+                                .into_iter()
+                                .map(|c| ColumnAgg {
+                                    count: c.count,
+                                    min: c.min,
+                                    max: c.max,
+                                    sum: c.sum.map(|s| match s {
+                                        tsdb::AggSum::Int(i) => AggSum::Int(i),
+                                        tsdb::AggSum::Float(f) => AggSum::Float(f),
+                                    }),
+                                })
+                                .collect(),
+                        },
+                    ));
+                }
+            }
+        }
+        out.sort_by_key(|(m, _)| *m);
+        Ok(Some(out))
     }
 
     /// Served by each vnode's last-row cache when the database's CACHEMODEL keeps one;

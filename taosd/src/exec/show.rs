@@ -186,42 +186,21 @@ impl Dnode {
             Show::Topics => self.system_table("information_schema", "ins_topics")?,
             Show::Consumers => self.system_table("information_schema", "ins_consumers")?,
             Show::Subscriptions => self.system_table("information_schema", "ins_subscriptions")?,
-            Show::Connections | Show::Queries | Show::Streams(_) => {
-                // Nothing of these kinds exists yet on this dnode: the right columns, no rows.
-                let cols: &[&str] = match &show {
-                    Show::Connections => &[
-                        "conn_id",
-                        "user",
-                        "app",
-                        "pid",
-                        "end_point",
-                        "login_time",
-                        "last_access",
-                    ],
-                    Show::Queries => &[
-                        "kill_id",
-                        "query_id",
-                        "conn_id",
-                        "app",
-                        "pid",
-                        "user",
-                        "end_point",
-                        "create_time",
-                        "exec_usec",
-                        "sql",
-                    ],
-                    _ => &[
-                        "stream_name",
-                        "create_time",
-                        "sql",
-                        "status",
-                        "source_db",
-                        "target_db",
-                        "target_table",
-                        "watermark",
-                        "trigger",
-                    ],
-                };
+            Show::Connections => self.conns.perf_connections(),
+            Show::Queries => self.conns.perf_queries(),
+            Show::Streams(_) => {
+                // No streams exist yet on this dnode: the right columns, no rows.
+                let cols: &[&str] = &[
+                    "stream_name",
+                    "create_time",
+                    "sql",
+                    "status",
+                    "source_db",
+                    "target_db",
+                    "target_table",
+                    "watermark",
+                    "trigger",
+                ];
                 ResultRows::new(cols.iter().map(|c| f(c, DataType::VarChar(64))).collect())
             }
             other => {
@@ -243,12 +222,24 @@ impl Dnode {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
+        // TDengine's option clauses: ` COMMENT 'c'` when set, ` TTL n` when not 0.
+        let options = |comment: &Option<String>, ttl: i64| {
+            let mut o = String::new();
+            if let Some(c) = comment {
+                o.push_str(&format!(" COMMENT '{}'", c.replace('\'', "\\'")));
+            }
+            if ttl > 0 {
+                o.push_str(&format!(" TTL {ttl}"));
+            }
+            o
+        };
         let sql = if let Some(st) = self.mnode.read(|c| c.stable(&db, &name.name).cloned()) {
             format!(
-                "CREATE STABLE `{}` ({}) TAGS ({})",
+                "CREATE STABLE `{}` ({}) TAGS ({}){}",
                 st.name,
                 cols_sql(&st.columns),
-                cols_sql(&st.tags)
+                cols_sql(&st.tags),
+                options(&st.comment, 0)
             )
         } else {
             let (_, t) = self.find_table(&info, &name.name).ok_or_else(|| {
@@ -259,7 +250,12 @@ impl Dnode {
             })?;
             match &t.kind {
                 TableKind::Normal { columns, .. } => {
-                    format!("CREATE TABLE `{}` ({})", t.name, cols_sql(columns))
+                    format!(
+                        "CREATE TABLE `{}` ({}){}",
+                        t.name,
+                        cols_sql(columns),
+                        options(&t.comment, t.ttl)
+                    )
                 }
                 TableKind::Child { suid, tags } => {
                     let st = self
@@ -277,7 +273,7 @@ impl Dnode {
                         })
                         .collect();
                     format!(
-                        "CREATE TABLE `{}` USING `{}` ({}) TAGS ({})",
+                        "CREATE TABLE `{}` USING `{}` ({}) TAGS ({}){}",
                         t.name,
                         st.name,
                         st.tags
@@ -285,7 +281,8 @@ impl Dnode {
                             .map(|t| format!("`{}`", t.name))
                             .collect::<Vec<_>>()
                             .join(", "),
-                        tv.join(", ")
+                        tv.join(", "),
+                        options(&t.comment, t.ttl)
                     )
                 }
             }
@@ -681,6 +678,8 @@ impl Dnode {
                 }
                 r
             }
+            ("performance_schema", "perf_connections") => self.conns.perf_connections(),
+            ("performance_schema", "perf_queries") => self.conns.perf_queries(),
             (_, t) => match self.tmq_system_table(t) {
                 Some(r) => r,
                 None => {

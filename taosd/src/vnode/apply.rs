@@ -181,5 +181,25 @@ fn apply_inner(shared: &VnodeShared, version: u64, req: VnodeRequest) -> TaosRes
                 )),
             }
         }
+        VnodeRequest::SetTableOptions {
+            table,
+            ttl,
+            comment,
+        } => {
+            let mut m = shared.meta.write();
+            let t = m.tables.get_mut(&table).ok_or_else(|| {
+                TaosError::new(
+                    Code::PAR_TABLE_NOT_EXIST,
+                    format!("Table does not exist: {table}"),
+                )
+            })?;
+            if let Some(ttl) = ttl {
+                t.ttl = ttl;
+            }
+            if comment.is_some() {
+                t.comment = comment;
+            }
+            Ok(1)
+        }
     }
 }

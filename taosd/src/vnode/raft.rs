@@ -95,6 +95,12 @@ pub enum VnodeRequest {
         version: u32,
         next_col_id: u16,
     },
+    /// ALTER TABLE ... TTL n / COMMENT 'c' of a child or normal table (None: unchanged).
+    SetTableOptions {
+        table: String,
+        ttl: Option<i64>,
+        comment: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

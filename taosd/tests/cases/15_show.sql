@@ -17,8 +17,11 @@ SELECT stable_name, columns, tags FROM information_schema.ins_stables WHERE db_n
 SELECT db_name, count(*) FROM information_schema.ins_vgroups WHERE db_name = 'sh' GROUP BY db_name;
 SELECT id, status FROM information_schema.ins_dnodes;
 SELECT role, status FROM information_schema.ins_mnodes;
-SHOW CONNECTIONS;
-SHOW QUERIES;
+SELECT count(*), min(user) FROM performance_schema.perf_connections;
+SELECT conn_id = 0, sql FROM performance_schema.perf_queries;
+KILL QUERY 'abc';
+KILL QUERY '424242:1';
+KILL CONNECTION 424242;
 SHOW TOPICS;
 SHOW CONSUMERS;
 SHOW SUBSCRIPTIONS;
