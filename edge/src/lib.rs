@@ -1,0 +1,29 @@
+//! The edge link shared by `taosx` and `taosx-agent`.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`link`] | messages between agent and taosx over QUIC (framing, limits) |
+//! | [`tls`] | self-signed certificates, fingerprints, the pinning verifier |
+//! | [`task`] | task definitions: source DSN, sink database, mapping |
+//! | [`mapping`] | JSON payloads to rows of a super table |
+//! | [`mqtt`] | the MQTT collector (3.1.1 and 5) with broker acks after durable hand-off |
+//! | [`ship`] | shipping the buffer over a QUIC session with acks |
+//! | [`buffer`] | the agent's durable SQLite point buffer |
+//! | [`config`] | TOML + environment + flags, with unknown keys reported |
+
+pub mod buffer;
+pub mod config;
+pub mod link;
+pub mod mapping;
+pub mod mqtt;
+pub mod ship;
+pub mod task;
+pub mod tls;
+
+/// Points (rows) for one task in the shape taosd writes them.
+pub type Batch = common::wire::WriteRequest;
+
+/// Rows in a batch.
+pub fn points(b: &Batch) -> u64 {
+    b.tables.iter().map(|t| t.rows.len() as u64).sum()
+}

@@ -1,0 +1,643 @@
+//! From a JSON payload to rows of a super table, the way taosX maps MQTT messages.
+//!
+//! A payload is a JSON object, an array of objects, or one object per line. Nested objects are
+//! flattened (`{"a":{"b":1}}` gives field `a_b`, arrays give `a_0`, `a_1`). Topic levels can be
+//! bound to variables with a rule shaped like the topic (`site/_/device` binds `site` and
+//! `device`, `_` skips a level). The subtable name is a template (`t_{id}`, `{site}_{device}`),
+//! the timestamp comes from a field (epoch in a unit, RFC 3339, or a strftime format) or is the
+//! arrival time, and each column and tag takes a field (by default its own name) converted to
+//! its declared type.
+
+use common::wire::{WriteTable, WriteUsing};
+use common::{DataType, Precision, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Mapping {
+    /// Target super table (created if missing).
+    pub stable: String,
+    /// Subtable name template, e.g. `t_{id}`.
+    pub table: String,
+    /// Topic levels to variables, e.g. `site/_/device`.
+    #[serde(default)]
+    pub topic_vars: Option<String>,
+    #[serde(default)]
+    pub ts: Option<TsRule>,
+    pub columns: Vec<FieldRule>,
+    #[serde(default)]
+    pub tags: Vec<FieldRule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TsRule {
+    pub field: String,
+    /// `ms` (default), `s`, `us`, `ns`, `rfc3339`, or a strftime format such as
+    /// `%Y-%m-%d %H:%M:%S%.f` (read as UTC).
+    #[serde(default)]
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldRule {
+    pub name: String,
+    /// TDengine type: `FLOAT`, `INT`, `VARCHAR(32)`, `BOOL`, ...
+    #[serde(rename = "type")]
+    pub ty: String,
+    /// Source field or topic variable; defaults to `name`.
+    #[serde(default)]
+    pub field: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct MappingError(pub String);
+
+fn err(msg: impl Into<String>) -> MappingError {
+    MappingError(msg.into())
+}
+
+/// A TDengine column type from its SQL spelling.
+pub fn parse_type(s: &str) -> Result<DataType, MappingError> {
+    let t = s.trim().to_ascii_uppercase();
+    let (base, len) = match t.split_once('(') {
+        Some((b, rest)) => {
+            let n = rest
+                .trim_end_matches(')')
+                .trim()
+                .parse::<u32>()
+                .map_err(|_| err(format!("invalid length in type '{s}'")))?;
+            if n == 0 || n > 16_382 {
+                return Err(err(format!("invalid length in type '{s}'")));
+            }
+            (b.trim().to_string(), Some(n))
+        }
+        None => (t.clone(), None),
+    };
+    let ty = match (base.as_str(), len) {
+        ("TIMESTAMP", None) => DataType::Timestamp,
+        ("BOOL" | "BOOLEAN", None) => DataType::Bool,
+        ("TINYINT", None) => DataType::TinyInt,
+        ("SMALLINT", None) => DataType::SmallInt,
+        ("INT" | "INTEGER", None) => DataType::Int,
+        ("BIGINT", None) => DataType::BigInt,
+        ("TINYINT UNSIGNED", None) => DataType::UTinyInt,
+        ("SMALLINT UNSIGNED", None) => DataType::USmallInt,
+        ("INT UNSIGNED", None) => DataType::UInt,
+        ("BIGINT UNSIGNED", None) => DataType::UBigInt,
+        ("FLOAT", None) => DataType::Float,
+        ("DOUBLE", None) => DataType::Double,
+        ("VARCHAR" | "BINARY", Some(n)) => DataType::VarChar(n),
+        ("NCHAR", Some(n)) => DataType::NChar(n.min(4096)),
+        _ => return Err(err(format!("unsupported column type '{s}'"))),
+    };
+    Ok(ty)
+}
+
+fn valid_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 64
+        && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !n.starts_with(|c: char| c.is_ascii_digit())
+}
+
+/// One piece of a name template.
+#[derive(Debug, Clone)]
+enum Part {
+    Lit(String),
+    Var(String),
+}
+
+fn parse_template(t: &str) -> Result<Vec<Part>, MappingError> {
+    let mut parts = Vec::new();
+    let mut rest = t;
+    while let Some(open) = rest.find('{') {
+        if open > 0 {
+            parts.push(Part::Lit(rest[..open].to_string()));
+        }
+        let close = rest[open..]
+            .find('}')
+            .ok_or_else(|| err(format!("unclosed '{{' in table template '{t}'")))?;
+        let var = rest[open + 1..open + close].trim();
+        if var.is_empty() {
+            return Err(err(format!("empty variable in table template '{t}'")));
+        }
+        parts.push(Part::Var(var.to_string()));
+        rest = &rest[open + close + 1..];
+    }
+    if !rest.is_empty() {
+        parts.push(Part::Lit(rest.to_string()));
+    }
+    if !parts.iter().any(|p| matches!(p, Part::Var(_))) {
+        return Err(err(format!(
+            "table template '{t}' has no variable: every point would go to one table"
+        )));
+    }
+    Ok(parts)
+}
+
+/// A checked mapping, ready to turn payloads into rows.
+#[derive(Debug, Clone)]
+pub struct Mapper {
+    pub spec: Mapping,
+    template: Vec<Part>,
+    topic_vars: Vec<Option<String>>,
+    columns: Vec<(String, DataType, String)>,
+    tags: Vec<(String, DataType, String)>,
+}
+
+impl Mapper {
+    /// Check everything that can be checked before the first message.
+    pub fn new(spec: &Mapping) -> Result<Mapper, MappingError> {
+        if !valid_name(&spec.stable) {
+            return Err(err(format!("invalid super table name '{}'", spec.stable)));
+        }
+        if spec.columns.is_empty() {
+            return Err(err("the mapping has no columns"));
+        }
+        let rules = |list: &[FieldRule], what: &str| {
+            let mut out = Vec::new();
+            for r in list {
+                if !valid_name(&r.name) || r.name.eq_ignore_ascii_case("ts") {
+                    return Err(err(format!("invalid {what} name '{}'", r.name)));
+                }
+                let ty = parse_type(&r.ty)?;
+                if ty == DataType::Timestamp && what == "tag" {
+                    return Err(err(format!("tag '{}' cannot be a TIMESTAMP", r.name)));
+                }
+                out.push((
+                    r.name.clone(),
+                    ty,
+                    r.field.clone().unwrap_or_else(|| r.name.clone()),
+                ));
+            }
+            Ok(out)
+        };
+        let columns = rules(&spec.columns, "column")?;
+        let tags = rules(&spec.tags, "tag")?;
+        if tags.is_empty() {
+            return Err(err(
+                "the mapping has no tags: a super table needs at least one",
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (n, _, _) in columns.iter().chain(tags.iter()) {
+            if !seen.insert(n.to_ascii_lowercase()) {
+                return Err(err(format!("name '{n}' is used twice")));
+            }
+        }
+        if let Some(ts) = &spec.ts {
+            if ts.field.is_empty() {
+                return Err(err("the timestamp rule names no field"));
+            }
+        }
+        let topic_vars = spec
+            .topic_vars
+            .as_deref()
+            .map(|r| {
+                r.split('/')
+                    .map(|l| (l != "_" && !l.is_empty()).then(|| l.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Mapper {
+            template: parse_template(&spec.table)?,
+            spec: spec.clone(),
+            topic_vars,
+            columns,
+            tags,
+        })
+    }
+
+    /// `CREATE STABLE IF NOT EXISTS` for the target.
+    pub fn create_stable_sql(&self, db: &str) -> String {
+        let cols: Vec<String> = self
+            .columns
+            .iter()
+            .map(|(n, t, _)| format!("`{n}` {}", t.sql()))
+            .collect();
+        let tags: Vec<String> = self
+            .tags
+            .iter()
+            .map(|(n, t, _)| format!("`{n}` {}", t.sql()))
+            .collect();
+        format!(
+            "CREATE STABLE IF NOT EXISTS `{db}`.`{}` (`ts` TIMESTAMP, {}) TAGS ({})",
+            self.spec.stable,
+            cols.join(", "),
+            tags.join(", ")
+        )
+    }
+
+    /// Turn one message into rows, added to `out`. Returns (rows added, rejected objects with
+    /// the reason each).
+    pub fn map(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        arrival_ms: i64,
+        out: &mut BatchBuilder,
+    ) -> (usize, Vec<MappingError>) {
+        let objects = match split_payload(payload) {
+            Ok(o) => o,
+            Err(e) => return (0, vec![e]),
+        };
+        let mut vars: HashMap<String, Json> = HashMap::new();
+        for (rule, level) in self.topic_vars.iter().zip(topic.split('/')) {
+            if let Some(name) = rule {
+                vars.insert(name.clone(), Json::String(level.to_string()));
+            }
+        }
+        let mut added = 0;
+        let mut errors = Vec::new();
+        for obj in objects {
+            let mut fields = vars.clone();
+            flatten("", &obj, &mut fields);
+            match self.row(&fields, arrival_ms, out) {
+                Ok(()) => added += 1,
+                Err(e) => errors.push(e),
+            }
+        }
+        (added, errors)
+    }
+
+    fn row(
+        &self,
+        fields: &HashMap<String, Json>,
+        arrival_ms: i64,
+        out: &mut BatchBuilder,
+    ) -> Result<(), MappingError> {
+        let mut name = String::new();
+        for p in &self.template {
+            match p {
+                Part::Lit(s) => name.push_str(s),
+                Part::Var(v) => match fields.get(v) {
+                    Some(Json::String(s)) => name.push_str(s),
+                    Some(Json::Null) | None => {
+                        return Err(err(format!("table name variable '{v}' is missing")))
+                    }
+                    Some(other) => name.push_str(&other.to_string()),
+                },
+            }
+        }
+        if name.is_empty() || name.len() > 192 || name.contains(['.', '`']) {
+            return Err(err(format!("invalid subtable name '{name}'")));
+        }
+        let ts = match &self.spec.ts {
+            None => arrival_ms,
+            Some(rule) => parse_ts(
+                fields
+                    .get(&rule.field)
+                    .ok_or_else(|| err(format!("timestamp field '{}' is missing", rule.field)))?,
+                rule.format.as_deref(),
+            )?,
+        };
+        let mut row = Vec::with_capacity(self.columns.len() + 1);
+        row.push(Value::Timestamp(ts));
+        for (n, ty, f) in &self.columns {
+            row.push(convert(fields.get(f), *ty, n)?);
+        }
+        let tags = self
+            .tags
+            .iter()
+            .map(|(n, ty, f)| convert(fields.get(f), *ty, n))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.push(&name, self, tags, row);
+        Ok(())
+    }
+
+    pub fn column_names(&self) -> Vec<String> {
+        std::iter::once("ts".to_string())
+            .chain(self.columns.iter().map(|c| c.0.clone()))
+            .collect()
+    }
+
+    pub fn tag_names(&self) -> Vec<String> {
+        self.tags.iter().map(|t| t.0.clone()).collect()
+    }
+}
+
+/// Objects of a payload: one object, an array of objects, or one object per line.
+fn split_payload(payload: &[u8]) -> Result<Vec<Json>, MappingError> {
+    match serde_json::from_slice::<Json>(payload) {
+        Ok(Json::Array(a)) => Ok(a),
+        Ok(o @ Json::Object(_)) => Ok(vec![o]),
+        Ok(other) => Err(err(format!(
+            "payload is not a JSON object or array: {other}"
+        ))),
+        Err(whole) => {
+            let text =
+                std::str::from_utf8(payload).map_err(|_| err("payload is not UTF-8 JSON"))?;
+            let mut out = Vec::new();
+            for (i, line) in text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+            {
+                out.push(serde_json::from_str::<Json>(line).map_err(|e| {
+                    if i == 0 {
+                        err(format!("payload is not JSON: {whole}"))
+                    } else {
+                        err(format!("line {}: {e}", i + 1))
+                    }
+                })?);
+            }
+            Ok(out)
+        }
+    }
+}
+
+fn flatten(prefix: &str, v: &Json, out: &mut HashMap<String, Json>) {
+    let key = |k: &str| {
+        if prefix.is_empty() {
+            k.to_string()
+        } else {
+            format!("{prefix}_{k}")
+        }
+    };
+    match v {
+        Json::Object(m) => {
+            for (k, v) in m {
+                flatten(&key(k), v, out);
+            }
+        }
+        Json::Array(a) if !prefix.is_empty() => {
+            for (i, v) in a.iter().enumerate() {
+                flatten(&key(&i.to_string()), v, out);
+            }
+        }
+        other => {
+            out.insert(prefix.to_string(), other.clone());
+        }
+    }
+}
+
+fn parse_ts(v: &Json, format: Option<&str>) -> Result<i64, MappingError> {
+    let unit = |n: f64, f: &str| -> Result<i64, MappingError> {
+        let ms = match f {
+            "ms" => n,
+            "s" => n * 1e3,
+            "us" => n / 1e3,
+            "ns" => n / 1e6,
+            _ => {
+                return Err(err(format!(
+                    "timestamp {n} is a number but the format is '{f}'"
+                )))
+            }
+        };
+        Ok(ms as i64)
+    };
+    match (v, format.unwrap_or("ms")) {
+        (Json::Number(n), f) => unit(n.as_f64().unwrap_or(f64::NAN), f),
+        (Json::String(s), f @ ("ms" | "s" | "us" | "ns")) => match s.trim().parse::<f64>() {
+            Ok(n) => unit(n, f),
+            Err(_) => chrono::DateTime::parse_from_rfc3339(s.trim())
+                .map(|d| d.timestamp_millis())
+                .map_err(|_| {
+                    err(format!(
+                        "timestamp '{s}' is not a number in {f} nor RFC 3339"
+                    ))
+                }),
+        },
+        (Json::String(s), "rfc3339") => chrono::DateTime::parse_from_rfc3339(s.trim())
+            .map(|d| d.timestamp_millis())
+            .map_err(|e| err(format!("timestamp '{s}': {e}"))),
+        (Json::String(s), f) => chrono::NaiveDateTime::parse_from_str(s.trim(), f)
+            .map(|d| d.and_utc().timestamp_millis())
+            .map_err(|e| err(format!("timestamp '{s}' does not match '{f}': {e}"))),
+        (other, _) => Err(err(format!(
+            "timestamp value {other} is not a number or string"
+        ))),
+    }
+}
+
+/// A JSON value as the column's type; missing or null is NULL.
+fn convert(v: Option<&Json>, ty: DataType, name: &str) -> Result<Value, MappingError> {
+    let v = match v {
+        None | Some(Json::Null) => return Ok(Value::Null),
+        Some(Json::Bool(b)) => Value::Bool(*b),
+        Some(Json::Number(n)) => match n.as_i64() {
+            Some(i) => Value::BigInt(i),
+            None => match n.as_u64() {
+                Some(u) => Value::UBigInt(u),
+                None => Value::Double(n.as_f64().unwrap_or(f64::NAN)),
+            },
+        },
+        Some(Json::String(s)) => match ty {
+            t if t.is_numeric() => match s.trim().parse::<f64>() {
+                Ok(f) if t.is_integer() && f.fract() == 0.0 => Value::BigInt(f as i64),
+                Ok(f) => Value::Double(f),
+                Err(_) => return Err(err(format!("'{s}' is not a number for column '{name}'"))),
+            },
+            DataType::Bool => match s.to_ascii_lowercase().as_str() {
+                "true" | "1" => Value::Bool(true),
+                "false" | "0" => Value::Bool(false),
+                _ => return Err(err(format!("'{s}' is not a boolean for column '{name}'"))),
+            },
+            _ => Value::VarChar(s.clone()),
+        },
+        Some(other) => Value::VarChar(other.to_string()),
+    };
+    let v = match (v, ty) {
+        (Value::BigInt(i), DataType::VarChar(_) | DataType::NChar(_)) => {
+            Value::VarChar(i.to_string())
+        }
+        (Value::Double(f), DataType::VarChar(_) | DataType::NChar(_)) => {
+            Value::VarChar(f.to_string())
+        }
+        (Value::Bool(b), DataType::VarChar(_) | DataType::NChar(_)) => {
+            Value::VarChar(b.to_string())
+        }
+        (Value::Double(f), t) if t.is_integer() => {
+            if f.fract() != 0.0 {
+                return Err(err(format!("{f} is not an integer for column '{name}'")));
+            }
+            Value::BigInt(f as i64)
+        }
+        (v, _) => v,
+    };
+    v.coerce(ty, name).map_err(|e| err(e.message))
+}
+
+/// Rows of one task grouped per subtable, ready to send as one write.
+#[derive(Debug, Default)]
+pub struct BatchBuilder {
+    db: String,
+    tables: Vec<WriteTable>,
+    index: HashMap<String, usize>,
+    points: usize,
+}
+
+impl BatchBuilder {
+    pub fn new(db: &str) -> BatchBuilder {
+        BatchBuilder {
+            db: db.to_string(),
+            ..Default::default()
+        }
+    }
+
+    fn push(&mut self, table: &str, m: &Mapper, tags: Vec<Value>, row: Vec<Value>) {
+        let i = match self.index.get(table) {
+            Some(i) => *i,
+            None => {
+                self.tables.push(WriteTable {
+                    name: table.to_string(),
+                    using: Some(WriteUsing {
+                        stable: m.spec.stable.clone(),
+                        tag_names: m.tag_names(),
+                        tags,
+                    }),
+                    columns: m.column_names(),
+                    rows: Vec::new(),
+                });
+                self.index.insert(table.to_string(), self.tables.len() - 1);
+                self.tables.len() - 1
+            }
+        };
+        self.tables[i].rows.push(row);
+        self.points += 1;
+    }
+
+    pub fn points(&self) -> usize {
+        self.points
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.points == 0
+    }
+
+    /// The accumulated rows as a write request; the builder starts over.
+    pub fn take(&mut self) -> crate::Batch {
+        self.index.clear();
+        self.points = 0;
+        common::wire::WriteRequest {
+            db: self.db.clone(),
+            precision: Precision::Ms,
+            tables: std::mem::take(&mut self.tables),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mapping() -> Mapping {
+        serde_json::from_value(serde_json::json!({
+            "stable": "meters",
+            "table": "t_{id}",
+            "topic_vars": "plant/site/_",
+            "ts": {"field": "time", "format": "ms"},
+            "columns": [
+                {"name": "current", "type": "FLOAT"},
+                {"name": "voltage", "type": "INT", "field": "v_volts"},
+                {"name": "ok", "type": "BOOL"}
+            ],
+            "tags": [
+                {"name": "id", "type": "VARCHAR(16)"},
+                {"name": "site", "type": "VARCHAR(16)"}
+            ]
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn objects_arrays_lines_and_errors() {
+        let m = Mapper::new(&mapping()).unwrap();
+        assert!(m
+            .create_stable_sql("edge")
+            .contains("TAGS (`id` VARCHAR(16), `site` VARCHAR(16))"));
+        let mut b = BatchBuilder::new("edge");
+        let (n, e) = m.map(
+            "plant/s1/x",
+            br#"{"id":"a","time":1700000000000,"current":1.5,"v":{"volts":220},"ok":true}"#,
+            0,
+            &mut b,
+        );
+        assert_eq!((n, e.len()), (1, 0));
+        let (n, e) = m.map(
+            "plant/s2/x",
+            br#"[{"id":"a","time":1700000000001,"current":"2.5"},{"id":7,"time":"1700000000002"}]"#,
+            0,
+            &mut b,
+        );
+        assert_eq!((n, e.len()), (2, 0), "{e:?}");
+        let (n, e) = m.map(
+            "plant/s3/x",
+            b"{\"id\":\"b\",\"time\":1}\n{\"time\":2}\nnot json",
+            0,
+            &mut b,
+        );
+        assert_eq!(
+            (n, e.len()),
+            (0, 1),
+            "a bad line rejects the message: {e:?}"
+        );
+        let (n, e) = m.map(
+            "plant/s3/x",
+            b"{\"id\":\"b\",\"time\":1}\n{\"time\":2}",
+            0,
+            &mut b,
+        );
+        assert_eq!((n, e.len()), (1, 1));
+        assert!(e[0].0.contains("'id' is missing"), "{e:?}");
+        let (n, e) = m.map(
+            "p",
+            br#"{"id":"z","time":1,"voltage":"x","v_volts":"high"}"#,
+            0,
+            &mut b,
+        );
+        assert_eq!((n, e.len()), (0, 1));
+        let batch = b.take();
+        assert_eq!(crate::points(&batch), 4);
+        let t_a = batch.tables.iter().find(|t| t.name == "t_a").unwrap();
+        assert_eq!(t_a.rows.len(), 2);
+        assert_eq!(t_a.rows[0][0], Value::Timestamp(1_700_000_000_000));
+        assert_eq!(t_a.rows[0][1], Value::Float(1.5));
+        assert_eq!(t_a.rows[0][2], Value::Int(220));
+        assert_eq!(t_a.rows[1][1], Value::Float(2.5));
+        assert_eq!(
+            t_a.using.as_ref().unwrap().tags,
+            vec![Value::VarChar("a".into()), Value::VarChar("s1".into())]
+        );
+        assert!(batch.tables.iter().any(|t| t.name == "t_7"));
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn timestamps_and_bad_mappings() {
+        assert_eq!(parse_ts(&serde_json::json!(1.5), Some("s")).unwrap(), 1500);
+        assert_eq!(
+            parse_ts(&serde_json::json!("2024-01-01T00:00:00Z"), None).unwrap(),
+            1_704_067_200_000
+        );
+        assert_eq!(
+            parse_ts(
+                &serde_json::json!("2024-01-01 00:00:01.5"),
+                Some("%Y-%m-%d %H:%M:%S%.f")
+            )
+            .unwrap(),
+            1_704_067_201_500
+        );
+        assert!(parse_ts(&serde_json::json!("yesterday"), None).is_err());
+        let mut m = mapping();
+        m.table = "fixed".into();
+        assert!(Mapper::new(&m).is_err());
+        let mut m = mapping();
+        m.columns[0].ty = "DECIMAL".into();
+        assert!(Mapper::new(&m)
+            .unwrap_err()
+            .0
+            .contains("unsupported column type"));
+        let mut m = mapping();
+        m.tags.clear();
+        assert!(Mapper::new(&m).is_err());
+        let mut m = mapping();
+        m.stable = "bad name".into();
+        assert!(Mapper::new(&m).is_err());
+        let mut m = mapping();
+        m.columns[1].name = "current".into();
+        assert!(Mapper::new(&m).unwrap_err().0.contains("twice"));
+    }
+}
