@@ -8,12 +8,13 @@ source scripts/env.sh
 echo "== toolchain: $(cargo --version)"
 
 # Debian tools the tests drive: curl (REST error paths), promtool (metrics lint), mosquitto (the
-# MQTT broker of the edge-link tests), iproute2 (network namespaces).
+# MQTT broker of the edge-link tests), iproute2 and nftables (the two-host network-namespace test).
 need_apt=()
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || need_apt+=(nftables)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi

@@ -6,13 +6,17 @@
 //! | [`tls`] | self-signed certificates, fingerprints, the pinning verifier |
 //! | [`task`] | task definitions: source DSN, sink database, mapping |
 //! | [`mapping`] | JSON payloads to rows of a super table |
+//! | [`collect`] | running a task's source: the collector contract (commit, then ack) |
+//! | [`csv`] | the CSV file source |
 //! | [`mqtt`] | the MQTT collector (3.1.1 and 5) with broker acks after durable hand-off |
 //! | [`ship`] | shipping the buffer over a QUIC session with acks |
 //! | [`buffer`] | the agent's durable SQLite point buffer |
 //! | [`config`] | TOML + environment + flags, with unknown keys reported |
 
 pub mod buffer;
+pub mod collect;
 pub mod config;
+pub mod csv;
 pub mod link;
 pub mod mapping;
 pub mod mqtt;

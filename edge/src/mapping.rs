@@ -28,6 +28,107 @@ pub struct Mapping {
     pub columns: Vec<FieldRule>,
     #[serde(default)]
     pub tags: Vec<FieldRule>,
+    /// What happens to a record that does not fit the mapping.
+    #[serde(default)]
+    pub on_error: ErrorPolicy,
+}
+
+/// taosX's per-task exception strategy for bad records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorPolicy {
+    /// Keep the rejected record in the task's error archive (`errors.jsonl`) and go on.
+    #[default]
+    Archive,
+    /// Count it and go on.
+    Discard,
+    /// Stop the task with the error.
+    Error,
+}
+
+impl std::str::FromStr for ErrorPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "archive" => Ok(ErrorPolicy::Archive),
+            "discard" => Ok(ErrorPolicy::Discard),
+            "error" => Ok(ErrorPolicy::Error),
+            o => Err(format!(
+                "unknown error policy '{o}' (archive, discard or error)"
+            )),
+        }
+    }
+}
+
+impl Mapping {
+    /// The parser JSON of `taosx run --parser` (taosX's CLI form):
+    /// `{"parse": {"field": {"as": "TYPE"}}, "model": {"name": "${tbname}", "using": "stb",
+    /// "tags": [...], "columns": ["ts", ...]}}`; the first column is the timestamp.
+    pub fn from_parser_json(v: &Json) -> Result<Mapping, MappingError> {
+        let parse = v.get("parse").and_then(Json::as_object);
+        let model = v
+            .get("model")
+            .and_then(Json::as_object)
+            .ok_or_else(|| err("parser JSON has no \"model\""))?;
+        let s = |k: &str| model.get(k).and_then(Json::as_str).map(str::to_string);
+        let list = |k: &str| -> Vec<String> {
+            model
+                .get(k)
+                .and_then(Json::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let ty_of = |f: &str| -> Result<String, MappingError> {
+            parse
+                .and_then(|p| p.get(f))
+                .and_then(|x| x.get("as"))
+                .and_then(Json::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| err(format!("field '{f}' has no type in \"parse\"")))
+        };
+        let columns = list("columns");
+        let (ts, rest) = columns
+            .split_first()
+            .ok_or_else(|| err("model.columns is empty (the first is the timestamp)"))?;
+        let ts_ty = ty_of(ts)
+            .unwrap_or_else(|_| "TIMESTAMP(ms)".into())
+            .to_ascii_lowercase();
+        let unit = ts_ty
+            .strip_prefix("timestamp")
+            .map(|u| u.trim_matches(|c| c == '(' || c == ')').trim().to_string())
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "ms".into());
+        let rule = |f: &String| -> Result<FieldRule, MappingError> {
+            Ok(FieldRule {
+                name: f.clone(),
+                ty: ty_of(f)?,
+                field: None,
+            })
+        };
+        Ok(Mapping {
+            stable: s("using").ok_or_else(|| err("model.using (the super table) is missing"))?,
+            table: s("name")
+                .ok_or_else(|| err("model.name (the subtable template) is missing"))?
+                .replace("${", "{"),
+            topic_vars: None,
+            ts: Some(TsRule {
+                field: ts.clone(),
+                format: Some(unit),
+            }),
+            columns: rest.iter().map(rule).collect::<Result<_, _>>()?,
+            tags: list("tags").iter().map(rule).collect::<Result<_, _>>()?,
+            on_error: v
+                .get("on_error")
+                .and_then(Json::as_str)
+                .map(|p| p.parse().map_err(err))
+                .transpose()?
+                .unwrap_or_default(),
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -262,7 +363,8 @@ impl Mapper {
         (added, errors)
     }
 
-    fn row(
+    /// One row from already flattened fields (CSV records, OPC-UA values).
+    pub fn row(
         &self,
         fields: &HashMap<String, Json>,
         arrival_ms: i64,
@@ -394,6 +496,18 @@ fn parse_ts(v: &Json, format: Option<&str>) -> Result<i64, MappingError> {
             Ok(n) => unit(n, f),
             Err(_) => chrono::DateTime::parse_from_rfc3339(s.trim())
                 .map(|d| d.timestamp_millis())
+                .or_else(|_| {
+                    // The usual CSV and TDengine spellings, read as UTC.
+                    [
+                        "%Y-%m-%d %H:%M:%S%.f",
+                        "%Y-%m-%dT%H:%M:%S%.f",
+                        "%Y-%m-%d %H:%M:%S",
+                    ]
+                    .iter()
+                    .find_map(|f| chrono::NaiveDateTime::parse_from_str(s.trim(), f).ok())
+                    .map(|d| d.and_utc().timestamp_millis())
+                    .ok_or(())
+                })
                 .map_err(|_| {
                     err(format!(
                         "timestamp '{s}' is not a number in {f} nor RFC 3339"

@@ -6,47 +6,14 @@
 //! collector dies before that, the broker delivers the message again. Points are grouped: a
 //! commit happens every few milliseconds or every few thousand points.
 
-use crate::mapping::{BatchBuilder, Mapper};
+use crate::collect::{Committer, TaskStats, GROUP_DELAY, GROUP_POINTS};
+use crate::mapping::{BatchBuilder, ErrorPolicy, Mapper};
 use crate::task::{MqttSource, TaskSpec};
-use crate::Batch;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
-
-/// Where a collector hands its batches: the receiver commits durably and answers.
-pub type Committer = mpsc::Sender<(Batch, oneshot::Sender<Result<(), String>>)>;
-
-/// Commit after this many points...
-const GROUP_POINTS: usize = 5000;
-/// ...or this long after the first uncommitted point.
-const GROUP_DELAY: Duration = Duration::from_millis(5);
-
-/// Counters of a running task (what the API's task status shows).
-#[derive(Debug, Default)]
-pub struct TaskStats {
-    pub messages: AtomicU64,
-    pub points: AtomicU64,
-    pub errors: AtomicU64,
-    pub committed: AtomicU64,
-    pub last_error: Mutex<Option<String>>,
-    pub connected: std::sync::atomic::AtomicBool,
-}
-
-impl TaskStats {
-    pub fn error(&self, e: impl Into<String>) {
-        self.errors.fetch_add(1, Ordering::Relaxed);
-        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.into());
-    }
-
-    pub fn last_error(&self) -> Option<String> {
-        self.last_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-}
 
 /// One received message and how to acknowledge it.
 enum Ack {
@@ -258,37 +225,16 @@ fn spawn_v5(
     }))
 }
 
-/// Append a rejected payload to the task's error archive (`errors.jsonl`).
-fn archive(dir: &Option<PathBuf>, topic: &str, payload: &[u8], why: &str) {
-    let Some(dir) = dir else { return };
-    use std::io::Write;
-    let line = serde_json::json!({
-        "time": chrono::Utc::now().to_rfc3339(),
-        "topic": topic,
-        "error": why,
-        "payload": String::from_utf8_lossy(payload),
-    });
-    let r = std::fs::create_dir_all(dir).and_then(|_| {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("errors.jsonl"))
-            .and_then(|mut f| writeln!(f, "{line}"))
-    });
-    if let Err(e) = r {
-        tracing::warn!(dir = %dir.display(), error = %e, "cannot write the error archive");
-    }
-}
-
 /// Run an MQTT task until `stop`: map messages, commit batches through `commit`, then ack.
 pub async fn run(
+    src: MqttSource,
     task: TaskSpec,
     commit: Committer,
     stats: Arc<TaskStats>,
     archive_dir: Option<PathBuf>,
     stop: watch::Receiver<bool>,
 ) -> Result<(), String> {
-    let crate::task::Source::Mqtt(src) = &task.source;
+    let src = &src;
     let mapper = Mapper::new(&task.mapping).map_err(|e| e.0)?;
     let (tx, mut rx) = mpsc::channel::<Incoming>(8192);
     let reader = if src.version == 5 {
@@ -316,7 +262,19 @@ pub async fn run(
                 stats.points.fetch_add(n as u64, Ordering::Relaxed);
                 for e in &errors {
                     stats.error(format!("topic {}: {}", m.topic, e.0));
-                    archive(&archive_dir, &m.topic, &m.payload, &e.0);
+                    match task.mapping.on_error {
+                        ErrorPolicy::Archive => {
+                            crate::collect::archive(&archive_dir, &m.topic, &m.payload, &e.0)
+                        }
+                        ErrorPolicy::Discard => {}
+                        ErrorPolicy::Error => {
+                            reader.abort();
+                            return Err(format!(
+                                "stopped by the error policy: topic {}: {}",
+                                m.topic, e.0
+                            ));
+                        }
+                    }
                 }
                 acks.push(m.ack);
             }

@@ -19,6 +19,8 @@ pub struct TaskSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Source {
     Mqtt(MqttSource),
+    /// A file imported once (`csv:///path/file.csv`).
+    Csv(crate::csv::CsvSource),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,6 +76,11 @@ impl Source {
     /// Parse a source DSN: `mqtt://[user[:pass]@]host[:port]?topics=a/+/c::1,b::0[&version=5]
     /// [&client_id=x][&keep_alive=30][&ca=/path/ca.pem]`; `mqtts://` is MQTT over TLS.
     pub fn parse(dsn: &str) -> Result<Source, SpecError> {
+        if dsn.starts_with("csv:") {
+            return crate::csv::CsvSource::parse(dsn)
+                .map(Source::Csv)
+                .map_err(SpecError);
+        }
         let (scheme, rest) = dsn.split_once("://").ok_or_else(|| {
             bad(format!(
                 "source DSN '{dsn}' has no scheme (expected mqtt://...)"
@@ -84,7 +91,7 @@ impl Source {
             "mqtts" | "mqtt+tls" => true,
             other => {
                 return Err(bad(format!(
-                    "source '{other}' is not supported (supported: mqtt, mqtts)"
+                    "source '{other}' is not supported (supported: mqtt, mqtts, csv)"
                 )))
             }
         };
@@ -220,7 +227,9 @@ mod tests {
         let Source::Mqtt(m) = Source::parse(
             "mqtt://u%40x:p%3Aw@broker.local:11883?topics=a/+/c::1,b/%23::0&version=5&client_id=edge1",
         )
-        .unwrap();
+        .unwrap() else {
+            panic!("not mqtt")
+        };
         assert_eq!(m.username.as_deref(), Some("u@x"));
         assert_eq!(m.password.as_deref(), Some("p:w"));
         assert_eq!(
@@ -228,7 +237,13 @@ mod tests {
             ("broker.local", 11883, 5)
         );
         assert_eq!(m.topics, vec![("a/+/c".into(), 1), ("b/#".into(), 0)]);
-        let Source::Mqtt(m) = Source::parse("mqtts://h?topics=x").unwrap();
+        let Source::Mqtt(m) = Source::parse("mqtts://h?topics=x").unwrap() else {
+            panic!("not mqtt")
+        };
+        assert!(matches!(
+            Source::parse("csv:///tmp/a.csv"),
+            Ok(Source::Csv(_))
+        ));
         assert_eq!((m.port, m.tls, m.topics[0].1), (8883, true, 1));
         for bad in [
             "http://h?topics=x",

@@ -4,6 +4,7 @@
 mod api;
 mod config;
 mod quic;
+mod run;
 mod runtime;
 mod store;
 
@@ -13,6 +14,7 @@ use std::sync::Arc;
 
 const USAGE: &str = "\
 Usage: taosx serve [-c FILE] [--section.key VALUE]...
+       taosx run -f <source DSN> -t <sink DSN> --parser <@file.json|JSON>   (taosx run --help)
        taosx --dump-config [-c FILE] | --version | --help
 
 Keys (taosx.toml sections, TAOSX_<SECTION>_<KEY> variables, --section.key flags):
@@ -30,6 +32,9 @@ Keys (taosx.toml sections, TAOSX_<SECTION>_<KEY> variables, --section.key flags)
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("run") {
+        std::process::exit(run_job(&args[1..]));
+    }
     let (mut flags, rest) = taos_edge::config::split_flags(&args);
     let mut file = None;
     let mut cmd = None;
@@ -117,6 +122,33 @@ fn main() {
         tracing::error!("{e}");
         eprintln!("taosx: {e}");
         std::process::exit(1);
+    }
+}
+
+/// `taosx run ...`: a one-off job; logs go to stderr at warn unless RUST_LOG says otherwise.
+fn run_job(args: &[String]) -> i32 {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("taosx: cannot start runtime: {e}");
+            return 1;
+        }
+    };
+    match rt.block_on(run::main(args)) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("taosx run: {e}\n{}", run::USAGE);
+            1
+        }
     }
 }
 

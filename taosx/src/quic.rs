@@ -120,17 +120,33 @@ async fn handle(
     result
 }
 
+/// Batches written to taosd at once per agent link; acks still go out in arrival order.
+const WRITES_IN_FLIGHT: usize = 4;
+
 async fn batches(
     rt: &Arc<Runtime>,
     agent: &str,
     recv: &mut quinn::RecvStream,
     tx: &mpsc::Sender<ServerMsg>,
 ) -> Result<(), String> {
-    loop {
+    // Writes run concurrently; their replies are taken in order by the acker, so an ack never
+    // overtakes the ack of an earlier batch.
+    let (pending_tx, mut pending_rx) =
+        mpsc::channel::<tokio::task::JoinHandle<ServerMsg>>(WRITES_IN_FLIGHT);
+    let acks = tx.clone();
+    let acker = tokio::spawn(async move {
+        while let Some(h) = pending_rx.recv().await {
+            let Ok(m) = h.await else { return };
+            if acks.send(m).await.is_err() {
+                return;
+            }
+        }
+    });
+    let result = loop {
         let msg = match link::recv::<AgentMsg>(recv).await {
             Ok(Some(m)) => m,
-            Ok(None) => return Ok(()),
-            Err(e) => return Err(e.to_string()),
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e.to_string()),
         };
         match msg {
             AgentMsg::Batch {
@@ -141,24 +157,26 @@ async fn batches(
                 compressed,
                 payload,
             } => {
-                let reply = write(rt, agent, &task_id, points, compressed, &payload).await;
-                let m = match reply {
-                    Ok(()) => ServerMsg::Ack {
-                        task_id,
-                        upto: last_seq,
-                    },
-                    Err(error) => {
-                        rt.metrics(&task_id).error(error.clone());
-                        tracing::warn!(%agent, task = %task_id, %error, "batch not written");
-                        ServerMsg::Nack {
+                let (rt, agent) = (rt.clone(), agent.to_string());
+                let h = tokio::spawn(async move {
+                    match write(&rt, &agent, &task_id, points, compressed, &payload).await {
+                        Ok(()) => ServerMsg::Ack {
                             task_id,
-                            seq: first_seq,
-                            error,
+                            upto: last_seq,
+                        },
+                        Err(error) => {
+                            rt.metrics(&task_id).error(error.clone());
+                            tracing::warn!(%agent, task = %task_id, %error, "batch not written");
+                            ServerMsg::Nack {
+                                task_id,
+                                seq: first_seq,
+                                error,
+                            }
                         }
                     }
-                };
-                if tx.send(m).await.is_err() {
-                    return Ok(());
+                });
+                if pending_tx.send(h).await.is_err() {
+                    break Ok(());
                 }
             }
             AgentMsg::Status {
@@ -181,9 +199,12 @@ async fn batches(
                 }
             }
             AgentMsg::Heartbeat => {}
-            AgentMsg::Hello { .. } => return Err("a second hello".into()),
+            AgentMsg::Hello { .. } => break Err("a second hello".into()),
         }
-    }
+    };
+    drop(pending_tx);
+    let _ = acker.await;
+    result
 }
 
 async fn write(

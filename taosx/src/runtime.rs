@@ -7,9 +7,9 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use taos_edge::collect::TaskStats;
 use taos_edge::link::ServerMsg;
 use taos_edge::mapping::Mapper;
-use taos_edge::mqtt::TaskStats;
 use taos_edge::task::TaskSpec;
 use taosc::{ConnectOptions, Connection};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -60,7 +60,7 @@ pub struct Writer {
 const WRITER_CONNECTIONS: usize = 4;
 
 impl Writer {
-    fn new(opts: ConnectOptions) -> Writer {
+    pub fn new(opts: ConnectOptions) -> Writer {
         Writer {
             opts,
             conns: tokio::sync::Mutex::new(Vec::new()),
@@ -200,7 +200,7 @@ impl Runtime {
         let (id2, st) = (spec.id.clone(), stats.clone());
         let metrics = self.metrics(&spec.id);
         tokio::spawn(async move {
-            if let Err(e) = taos_edge::mqtt::run(spec, commit_tx, st, archive, stop_rx).await {
+            if let Err(e) = taos_edge::collect::run(spec, commit_tx, st, archive, stop_rx).await {
                 tracing::error!(task = %id2, error = %e, "task stopped with an error");
                 metrics.error(e);
             }

@@ -86,11 +86,26 @@ impl Store {
     }
 
     pub fn tasks(&self) -> Result<Vec<TaskRow>, StoreError> {
+        self.select("", params![])
+    }
+
+    pub fn task(&self, id: &str) -> Result<Option<TaskRow>, StoreError> {
+        Ok(self
+            .select("WHERE id = ?1", params![id])?
+            .into_iter()
+            .next())
+    }
+
+    fn select(
+        &self,
+        filter: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<TaskRow>, StoreError> {
         let conn = self.conn();
-        let mut st = conn.prepare(
-            "SELECT spec, agent, running, created, src, sink FROM tasks ORDER BY created, id",
-        )?;
-        let rows = st.query_map([], |r| {
+        let mut st = conn.prepare_cached(&format!(
+            "SELECT spec, agent, running, created, src, sink FROM tasks {filter} ORDER BY created, id"
+        ))?;
+        let rows = st.query_map(args, |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, Option<String>>(1)?,
@@ -116,10 +131,6 @@ impl Store {
             }
         }
         Ok(out)
-    }
-
-    pub fn task(&self, id: &str) -> Result<Option<TaskRow>, StoreError> {
-        Ok(self.tasks()?.into_iter().find(|t| t.spec.id == id))
     }
 
     pub fn delete_task(&self, id: &str) -> Result<bool, StoreError> {

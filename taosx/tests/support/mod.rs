@@ -76,7 +76,7 @@ pub struct Proc {
 }
 
 impl Proc {
-    fn spawn(cmd: &mut Command, log: PathBuf) -> Proc {
+    pub fn spawn(cmd: &mut Command, log: PathBuf) -> Proc {
         let f = std::fs::File::create(&log).expect("log file");
         let child = cmd
             .stdout(Stdio::null())
@@ -139,6 +139,54 @@ impl Drop for Proc {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// Just taosd, in `dir`, on a free port.
+pub fn taosd(dir: &Path) -> (Proc, u16) {
+    let port = free_port();
+    let cfg = dir.join("cfg");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(
+        cfg.join("taos.cfg"),
+        format!(
+            "fqdn 127.0.0.1\nserverPort {port}\ndataDir {}\nlogDir {}\ntimezone UTC\n",
+            dir.join("data").display(),
+            dir.join("log").display()
+        ),
+    )
+    .unwrap();
+    let mut p = Proc::spawn(
+        Command::new(bin("taosd")).arg("-c").arg(&cfg),
+        dir.join("taosd.out"),
+    );
+    p.wait_log("taosd is ready", Duration::from_secs(60));
+    (p, port)
+}
+
+/// `SELECT count(*) FROM what` against taosd on `port` (0 on any error).
+pub fn count_on(port: u16, what: &str) -> i64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let Ok(c) = taosc::Connection::connect(taosc::ConnectOptions::new("127.0.0.1", port)).await
+        else {
+            return 0;
+        };
+        let Ok(r) = c.query(&format!("SELECT count(*) FROM {what}")).await else {
+            return 0;
+        };
+        r.collect_rows()
+            .await
+            .ok()
+            .and_then(|rows| {
+                rows.first()
+                    .and_then(|r| r.first())
+                    .and_then(|v| v.as_i64())
+            })
+            .unwrap_or(0)
+    })
 }
 
 pub struct Stack {

@@ -1,0 +1,124 @@
+//! `taosx run` importing CSV into a real taosd with the parser JSON of taosX's CLI, and the
+//! three error policies for records that do not fit.
+
+mod support;
+
+use std::process::Command;
+use support::{bin, count_on, taosd};
+
+const PARSER: &str = r#"{
+  "parse": {
+    "ts": {"as": "TIMESTAMP(ms)"}, "current": {"as": "FLOAT"}, "voltage": {"as": "INT"},
+    "location": {"as": "VARCHAR(24)"}, "groupid": {"as": "INT"}, "tbname": {"as": "VARCHAR(32)"}
+  },
+  "model": {"name": "${tbname}", "using": "meters", "tags": ["location", "groupid"],
+            "columns": ["ts", "current", "voltage"]}
+}"#;
+
+fn write_csv(path: &std::path::Path, rows: usize, bad: &[usize]) {
+    let mut s = String::from("tbname,ts,current,voltage,groupid,location\n");
+    for i in 0..rows {
+        let t = i % 10;
+        if bad.contains(&i) {
+            // A voltage that is not a number.
+            s.push_str(&format!(
+                "d{t},{},1.5,high,{t},\"loc, {t}\"\n",
+                1_700_000_000_000i64 + i as i64
+            ));
+        } else {
+            s.push_str(&format!(
+                "d{t},{},{}.25,{},{t},\"loc, {t}\"\n",
+                1_700_000_000_000i64 + i as i64,
+                i % 13,
+                200 + i % 20
+            ));
+        }
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+fn run(args: &[&str]) -> (bool, String) {
+    let out = Command::new(bin("taosx"))
+        .arg("run")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn csv_import_with_error_policies() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_taosd, port) = taosd(dir.path());
+    let csv = dir.path().join("meters.csv");
+    write_csv(&csv, 20_000, &[5, 777, 19_999]);
+    let parser = dir.path().join("parser.json");
+    std::fs::write(&parser, PARSER).unwrap();
+    let archive = dir.path().join("archive");
+    let from = format!("csv://{}", csv.display());
+    let to = format!("taos://root:taosdata@127.0.0.1:{port}/csvdb");
+    let p = format!("@{}", parser.display());
+    let a = archive.display().to_string();
+    let (ok, out) = run(&["-f", &from, "-t", &to, "--parser", &p, "--archive", &a]);
+    assert!(ok, "{out}");
+    assert!(out.contains("19997 rows written"), "{out}");
+    assert!(out.contains("3 records rejected"), "{out}");
+    assert_eq!(count_on(port, "csvdb.meters"), 19_997);
+    assert_eq!(
+        count_on(port, "csvdb.meters WHERE location = 'loc, 3'"),
+        2000
+    );
+    let archived = std::fs::read_to_string(archive.join("errors.jsonl")).unwrap();
+    assert_eq!(archived.lines().count(), 3, "{archived}");
+    assert!(archived.contains("line 7"), "{archived}");
+
+    // discard: nothing archived; error: the job stops and says why.
+    let a2 = dir.path().join("archive2").display().to_string();
+    let (ok, out) = run(&[
+        "-f",
+        &from,
+        "-t",
+        &to,
+        "--parser",
+        &p,
+        "--on-error",
+        "discard",
+        "--archive",
+        &a2,
+    ]);
+    assert!(ok, "{out}");
+    assert!(!std::path::Path::new(&a2).join("errors.jsonl").exists());
+    let (ok, out) = run(&[
+        "-f",
+        &from,
+        "-t",
+        &to,
+        "--parser",
+        &p,
+        "--on-error",
+        "error",
+    ]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("line 7") && out.contains("voltage"), "{out}");
+    // Bad invocations say what is wrong.
+    let (ok, out) = run(&["-f", "csv:///nonexistent.csv", "-t", &to, "--parser", &p]);
+    assert!(!ok && out.contains("nonexistent.csv"), "{out}");
+    let (ok, out) = run(&[
+        "-f",
+        &from,
+        "-t",
+        &format!("taos://127.0.0.1:{port}"),
+        "--parser",
+        &p,
+    ]);
+    assert!(!ok && out.contains("no database"), "{out}");
+    let (ok, out) = run(&["-f", &from, "-t", &to, "--parser", "{\"model\":{}}"]);
+    assert!(!ok && out.contains("--parser"), "{out}");
+}
