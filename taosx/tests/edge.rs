@@ -163,6 +163,28 @@ c.loop_stop(); c.disconnect()
     }
     let (status, _) = s.api("GET", "/api/v1/health", None);
     assert_eq!(status, 200);
+    // An agent that pins another certificate never talks to this taosx.
+    let mut wrong_pin = {
+        let dir = s.dir.path().join("wrong-pin");
+        std::fs::create_dir_all(&dir).unwrap();
+        let toml = format!(
+            "endpoint = \"127.0.0.1:{}\"\ntoken = \"{token}\"\nfingerprint = \"sha256:{}\"\n[buffer]\ndir = \"{}\"\n",
+            s.quic_port,
+            "ab".repeat(32),
+            dir.join("buffer").display()
+        );
+        std::fs::write(dir.join("agent.toml"), toml).unwrap();
+        support::Proc::spawn(
+            std::process::Command::new(support::bin("taosx-agent"))
+                .arg("-c")
+                .arg(dir.join("agent.toml")),
+            dir.join("agent.out"),
+        )
+    };
+    wrong_pin.wait_log("not the pinned one", Duration::from_secs(20));
+    assert!(!wrong_pin.log().contains("connected to taosx"));
+    wrong_pin.kill9();
+
     // Revoking the agent closes its link.
     let (status, _) = s.api("DELETE", &format!("/api/v1/agents/{agent_id}"), None);
     assert_eq!(status, 204);
