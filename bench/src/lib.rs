@@ -3,6 +3,7 @@
 
 pub mod flags;
 pub mod meters;
+pub mod results;
 pub mod spawn;
 pub mod sys;
 pub mod tsbs;

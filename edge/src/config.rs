@@ -151,6 +151,92 @@ pub fn split_flags(args: &[String]) -> (Vec<(String, String)>, Vec<String>) {
     (flags, rest)
 }
 
+/// What the command line asked for, after the common options are taken out.
+#[derive(Debug, Default)]
+pub struct Cli {
+    /// `-c FILE` / `--config FILE`, else `default_file` when it exists.
+    pub file: Option<std::path::PathBuf>,
+    /// `--section.key value` overrides.
+    pub flags: Vec<(String, String)>,
+    /// Other arguments (subcommands, `-v`...), in order.
+    pub words: Vec<String>,
+    /// `--dump-config`.
+    pub dump: bool,
+}
+
+/// Parse the arguments every daemon shares; `--help`/`-h` and `--version`/`-V` print and exit.
+pub fn cli(args: &[String], usage: &str, version: &str, default_file: &str) -> Cli {
+    let (mut flags, rest) = split_flags(args);
+    let mut out = Cli::default();
+    let mut i = 0;
+    while i < rest.len() {
+        match rest[i].as_str() {
+            "-c" => {
+                out.file = rest.get(i + 1).map(std::path::PathBuf::from);
+                i += 1;
+            }
+            "-h" => {
+                print!("{usage}");
+                std::process::exit(0);
+            }
+            "-V" => {
+                println!("{version}");
+                std::process::exit(0);
+            }
+            w => out.words.push(w.to_string()),
+        }
+        i += 1;
+    }
+    if let Some((_, v)) = flags.iter().find(|(k, _)| k == "config") {
+        out.file = Some(v.into());
+    }
+    for (k, _) in &flags {
+        match k.as_str() {
+            "help" => {
+                print!("{usage}");
+                std::process::exit(0);
+            }
+            "version" => {
+                println!("{version}");
+                std::process::exit(0);
+            }
+            "dump-config" => out.dump = true,
+            _ => {}
+        }
+    }
+    flags.retain(|(k, _)| !matches!(k.as_str(), "dump-config" | "config"));
+    out.flags = flags;
+    if out.file.is_none() && Path::new(default_file).exists() {
+        out.file = Some(default_file.into());
+    }
+    out
+}
+
+/// Logs to stderr, or to `<path>/<file_name>` when `path` is set; `RUST_LOG` overrides `level`.
+pub fn init_logging(level: &str, path: &str, file_name: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let b = tracing_subscriber::fmt().with_env_filter(filter);
+    let file = (!path.is_empty())
+        .then(|| {
+            let _ = std::fs::create_dir_all(path);
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(Path::new(path).join(file_name))
+                .map_err(|e| eprintln!("cannot open the log in {path}: {e}; logging to stderr"))
+                .ok()
+        })
+        .flatten();
+    match file {
+        Some(f) => b
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(f))
+            .init(),
+        None => b.with_writer(std::io::stderr).init(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

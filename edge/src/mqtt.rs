@@ -77,7 +77,61 @@ fn client_id(task: &TaskSpec, src: &MqttSource) -> String {
     }
 }
 
-/// Connect and forward every message to `tx` until `stop` fires. Reconnects with backoff.
+/// The event loop shared by both protocol versions: subscribe on every (re)connect, forward
+/// each message with its ack handle, back off after a connection error, stop on `stop`.
+macro_rules! drive {
+    ($client:ident, $events:ident, $packet:path, $qos:path, $label:expr,
+     $task:expr, $src:expr, $tx:ident, $stats:ident, $stop:ident, |$p:ident| $incoming:expr) => {{
+        use $packet as Packet;
+        use $qos as QoS;
+        let topics = $src.topics.clone();
+        let name = $task.id.clone();
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(200);
+            loop {
+                let ev = tokio::select! {
+                    _ = $stop.changed() => { let _ = $client.disconnect().await; return; }
+                    ev = $events.poll() => ev,
+                };
+                match ev {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        backoff = Duration::from_millis(200);
+                        $stats.connected.store(true, Ordering::Relaxed);
+                        tracing::info!(task = %name, concat!($label, " connected"));
+                        for (t, q) in &topics {
+                            let qos = match q {
+                                0 => QoS::AtMostOnce,
+                                1 => QoS::AtLeastOnce,
+                                _ => QoS::ExactlyOnce,
+                            };
+                            if let Err(e) = $client.subscribe(t.clone(), qos).await {
+                                $stats.error(format!("subscribe {t}: {e}"));
+                            }
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::Publish($p))) => {
+                        if $tx.send($incoming).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        $stats.connected.store(false, Ordering::Relaxed);
+                        $stats.error(format!("MQTT connection: {e}"));
+                        tracing::warn!(task = %name, error = %e, "MQTT connection lost; retrying");
+                        tokio::select! {
+                            _ = $stop.changed() => return,
+                            _ = tokio::time::sleep(backoff) => {}
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                    }
+                }
+            }
+        })
+    }};
+}
+
+/// MQTT 3.1.1: a persistent session (clean session off) so the broker queues for us.
 fn spawn_v3(
     task: &TaskSpec,
     src: &MqttSource,
@@ -85,7 +139,7 @@ fn spawn_v3(
     stats: Arc<TaskStats>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>, String> {
-    use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+    use rumqttc::{AsyncClient, Event, MqttOptions};
     let mut o = MqttOptions::new(client_id(task, src), &src.host, src.port);
     o.set_keep_alive(Duration::from_secs(src.keep_alive_s.max(5)));
     o.set_clean_session(false);
@@ -99,57 +153,26 @@ fn spawn_v3(
         o.set_transport(t);
     }
     let (client, mut events) = AsyncClient::new(o, 4096);
-    let topics = src.topics.clone();
-    let name = task.id.clone();
-    Ok(tokio::spawn(async move {
-        let mut backoff = Duration::from_millis(200);
-        loop {
-            let ev = tokio::select! {
-                _ = stop.changed() => { let _ = client.disconnect().await; return; }
-                ev = events.poll() => ev,
-            };
-            match ev {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    backoff = Duration::from_millis(200);
-                    stats.connected.store(true, Ordering::Relaxed);
-                    tracing::info!(task = %name, "MQTT connected");
-                    for (t, q) in &topics {
-                        let qos = match q {
-                            0 => QoS::AtMostOnce,
-                            1 => QoS::AtLeastOnce,
-                            _ => QoS::ExactlyOnce,
-                        };
-                        if let Err(e) = client.subscribe(t.clone(), qos).await {
-                            stats.error(format!("subscribe {t}: {e}"));
-                        }
-                    }
-                }
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    let m = Incoming {
-                        topic: p.topic.clone(),
-                        payload: p.payload.to_vec(),
-                        ack: Ack::V3(client.clone(), p),
-                    };
-                    if tx.send(m).await.is_err() {
-                        return;
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    stats.connected.store(false, Ordering::Relaxed);
-                    stats.error(format!("MQTT connection: {e}"));
-                    tracing::warn!(task = %name, error = %e, "MQTT connection lost; retrying");
-                    tokio::select! {
-                        _ = stop.changed() => return,
-                        _ = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
-                }
-            }
+    Ok(drive!(
+        client,
+        events,
+        rumqttc::Packet,
+        rumqttc::QoS,
+        "MQTT",
+        task,
+        src,
+        tx,
+        stats,
+        stop,
+        |p| Incoming {
+            topic: p.topic.clone(),
+            payload: p.payload.to_vec(),
+            ack: Ack::V3(client.clone(), p),
         }
-    }))
+    ))
 }
 
+/// MQTT 5: clean start off and a day of session expiry, so the broker queues for us.
 fn spawn_v5(
     task: &TaskSpec,
     src: &MqttSource,
@@ -157,13 +180,10 @@ fn spawn_v5(
     stats: Arc<TaskStats>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>, String> {
-    use rumqttc::v5::mqttbytes::v5::Packet;
-    use rumqttc::v5::mqttbytes::QoS;
     use rumqttc::v5::{AsyncClient, Event, MqttOptions};
     let mut o = MqttOptions::new(client_id(task, src), &src.host, src.port);
     o.set_keep_alive(Duration::from_secs(src.keep_alive_s.max(5)));
     o.set_clean_start(false);
-    // Keep the session (and queued QoS 1 messages) for a day while the collector is away.
     o.set_session_expiry_interval(Some(86_400));
     o.set_manual_acks(true);
     o.set_max_packet_size(Some(16 << 20));
@@ -174,55 +194,23 @@ fn spawn_v5(
         o.set_transport(t);
     }
     let (client, mut events) = AsyncClient::new(o, 4096);
-    let topics = src.topics.clone();
-    let name = task.id.clone();
-    Ok(tokio::spawn(async move {
-        let mut backoff = Duration::from_millis(200);
-        loop {
-            let ev = tokio::select! {
-                _ = stop.changed() => { let _ = client.disconnect().await; return; }
-                ev = events.poll() => ev,
-            };
-            match ev {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    backoff = Duration::from_millis(200);
-                    stats.connected.store(true, Ordering::Relaxed);
-                    tracing::info!(task = %name, "MQTT 5 connected");
-                    for (t, q) in &topics {
-                        let qos = match q {
-                            0 => QoS::AtMostOnce,
-                            1 => QoS::AtLeastOnce,
-                            _ => QoS::ExactlyOnce,
-                        };
-                        if let Err(e) = client.subscribe(t.clone(), qos).await {
-                            stats.error(format!("subscribe {t}: {e}"));
-                        }
-                    }
-                }
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    let m = Incoming {
-                        topic: String::from_utf8_lossy(&p.topic).into_owned(),
-                        payload: p.payload.to_vec(),
-                        ack: Ack::V5(client.clone(), p),
-                    };
-                    if tx.send(m).await.is_err() {
-                        return;
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    stats.connected.store(false, Ordering::Relaxed);
-                    stats.error(format!("MQTT connection: {e}"));
-                    tracing::warn!(task = %name, error = %e, "MQTT connection lost; retrying");
-                    tokio::select! {
-                        _ = stop.changed() => return,
-                        _ = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
-                }
-            }
+    Ok(drive!(
+        client,
+        events,
+        rumqttc::v5::mqttbytes::v5::Packet,
+        rumqttc::v5::mqttbytes::QoS,
+        "MQTT 5",
+        task,
+        src,
+        tx,
+        stats,
+        stop,
+        |p| Incoming {
+            topic: String::from_utf8_lossy(&p.topic).into_owned(),
+            payload: p.payload.to_vec(),
+            ack: Ack::V5(client.clone(), p),
         }
-    }))
+    ))
 }
 
 /// Run an MQTT task until `stop`: map messages, commit batches through `commit`, then ack.

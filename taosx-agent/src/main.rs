@@ -9,7 +9,7 @@ mod config;
 
 use config::Config;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,62 +40,25 @@ Keys (agent.toml, TAOSX_AGENT_<KEY> variables, --key flags):
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (mut flags, rest) = taos_edge::config::split_flags(&args);
-    let mut file: Option<PathBuf> = None;
-    let mut i = 0;
-    while i < rest.len() {
-        match rest[i].as_str() {
-            "-c" => {
-                file = rest.get(i + 1).map(PathBuf::from);
-                i += 1;
-            }
-            "-h" => {
-                print!("{USAGE}");
-                return;
-            }
-            "-V" => {
-                println!("taosx-agent {} (Rust)", env!("CARGO_PKG_VERSION"));
-                return;
-            }
-            other => {
-                eprintln!("taosx-agent: unexpected argument '{other}'\n{USAGE}");
-                std::process::exit(2);
-            }
-        }
-        i += 1;
+    let version = format!("taosx-agent {} (Rust)", env!("CARGO_PKG_VERSION"));
+    let cli = taos_edge::config::cli(&args, USAGE, &version, "/etc/taos/agent.toml");
+    if let Some(w) = cli.words.first() {
+        eprintln!("taosx-agent: unexpected argument '{w}'\n{USAGE}");
+        std::process::exit(2);
     }
-    let mut dump = false;
-    if let Some((_, v)) = flags.iter().find(|(k, _)| k == "config") {
-        file = Some(PathBuf::from(v));
-    }
-    flags.retain(|(k, _)| match k.as_str() {
-        "help" => {
-            print!("{USAGE}");
-            std::process::exit(0);
+    let (cfg, warnings): (Config, Vec<String>) = match taos_edge::config::load(
+        cli.file.as_deref(),
+        "TAOSX_AGENT",
+        std::env::vars(),
+        &cli.flags,
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("taosx-agent: {e}");
+            std::process::exit(2);
         }
-        "version" => {
-            println!("taosx-agent {} (Rust)", env!("CARGO_PKG_VERSION"));
-            std::process::exit(0);
-        }
-        "dump-config" => {
-            dump = true;
-            false
-        }
-        "config" => false,
-        _ => true,
-    });
-    if file.is_none() && Path::new("/etc/taos/agent.toml").exists() {
-        file = Some(PathBuf::from("/etc/taos/agent.toml"));
-    }
-    let (cfg, warnings): (Config, Vec<String>) =
-        match taos_edge::config::load(file.as_deref(), "TAOSX_AGENT", std::env::vars(), &flags) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("taosx-agent: {e}");
-                std::process::exit(2);
-            }
-        };
-    if dump {
+    };
+    if cli.dump {
         print!("{}", taos_edge::config::dump(&cfg));
         return;
     }
@@ -103,7 +66,7 @@ fn main() {
         eprintln!("taosx-agent: {e}");
         std::process::exit(2);
     }
-    init_logging(&cfg);
+    taos_edge::config::init_logging(&cfg.log.level, &cfg.log.path, "taosx-agent.log");
     for w in warnings {
         tracing::warn!("{w}");
     }
@@ -121,29 +84,6 @@ fn main() {
         tracing::error!("{e}");
         eprintln!("taosx-agent: {e}");
         std::process::exit(1);
-    }
-}
-
-fn init_logging(cfg: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.level));
-    let b = tracing_subscriber::fmt().with_env_filter(filter);
-    let file = (!cfg.log.path.is_empty())
-        .then(|| {
-            let _ = std::fs::create_dir_all(&cfg.log.path);
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(Path::new(&cfg.log.path).join("taosx-agent.log"))
-                .ok()
-        })
-        .flatten();
-    match file {
-        Some(f) => b
-            .with_ansi(false)
-            .with_writer(std::sync::Mutex::new(f))
-            .init(),
-        None => b.with_writer(std::io::stderr).init(),
     }
 }
 

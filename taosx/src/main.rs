@@ -9,7 +9,6 @@ mod runtime;
 mod store;
 
 use config::Config;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 const USAGE: &str = "\
@@ -35,65 +34,28 @@ fn main() {
     if args.first().map(String::as_str) == Some("run") {
         std::process::exit(run_job(&args[1..]));
     }
-    let (mut flags, rest) = taos_edge::config::split_flags(&args);
-    let mut file = None;
+    let version = format!("taosx {} (Rust)", env!("CARGO_PKG_VERSION"));
+    let mut cli = taos_edge::config::cli(&args, USAGE, &version, "/etc/taos/taosx.toml");
     let mut cmd = None;
-    let mut i = 0;
-    while i < rest.len() {
-        match rest[i].as_str() {
-            "-c" | "--config" => {
-                file = rest.get(i + 1).map(PathBuf::from);
-                i += 1;
-            }
-            "-V" => {
-                println!("taosx {} (Rust)", env!("CARGO_PKG_VERSION"));
-                return;
-            }
-            "-h" => {
-                print!("{USAGE}");
-                return;
-            }
-            "-v" | "-vv" | "-vvv" => flags.push(("log.level".into(), verbosity(&rest[i]))),
+    for w in &cli.words {
+        match w.as_str() {
+            "-v" | "-vv" | "-vvv" => cli.flags.push(("log.level".into(), verbosity(w))),
             c if cmd.is_none() && !c.starts_with('-') => cmd = Some(c.to_string()),
             other => {
                 eprintln!("taosx: unexpected argument '{other}'\n{USAGE}");
                 std::process::exit(2);
             }
         }
-        i += 1;
-    }
-    let mut dump = false;
-    if let Some((_, v)) = flags.iter().find(|(k, _)| k == "config") {
-        file = Some(PathBuf::from(v));
-    }
-    flags.retain(|(k, _)| match k.as_str() {
-        "help" => {
-            print!("{USAGE}");
-            std::process::exit(0);
-        }
-        "version" => {
-            println!("taosx {} (Rust)", env!("CARGO_PKG_VERSION"));
-            std::process::exit(0);
-        }
-        "dump-config" => {
-            dump = true;
-            false
-        }
-        "config" => false,
-        _ => true,
-    });
-    if file.is_none() && std::path::Path::new("/etc/taos/taosx.toml").exists() {
-        file = Some(PathBuf::from("/etc/taos/taosx.toml"));
     }
     let (cfg, warnings): (Config, Vec<String>) =
-        match taos_edge::config::load(file.as_deref(), "TAOSX", std::env::vars(), &flags) {
+        match taos_edge::config::load(cli.file.as_deref(), "TAOSX", std::env::vars(), &cli.flags) {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("taosx: {e}");
                 std::process::exit(2);
             }
         };
-    if dump {
+    if cli.dump {
         print!("{}", taos_edge::config::dump(&cfg));
         return;
     }
@@ -104,35 +66,15 @@ fn main() {
             std::process::exit(2);
         }
     }
-    init_logging(&cfg);
+    taos_edge::config::init_logging(&cfg.log.level, &cfg.log.path, "taosx.log");
     for w in warnings {
         tracing::warn!("{w}");
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("taosx: cannot start runtime: {e}");
-            std::process::exit(1);
-        }
-    };
-    if let Err(e) = rt.block_on(serve(cfg)) {
-        tracing::error!("{e}");
-        eprintln!("taosx: {e}");
-        std::process::exit(1);
-    }
+    std::process::exit(with_runtime(serve(cfg)));
 }
 
-/// `taosx run ...`: a one-off job; logs go to stderr at warn unless RUST_LOG says otherwise.
-fn run_job(args: &[String]) -> i32 {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+/// Run `job` on a multi-threaded runtime; the exit code says how it went.
+fn with_runtime(job: impl std::future::Future<Output = Result<(), String>>) -> i32 {
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -143,13 +85,24 @@ fn run_job(args: &[String]) -> i32 {
             return 1;
         }
     };
-    match rt.block_on(run::main(args)) {
+    match rt.block_on(job) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("taosx run: {e}\n{}", run::USAGE);
+            tracing::error!("{e}");
+            eprintln!("taosx: {e}");
             1
         }
     }
+}
+
+/// `taosx run ...`: a one-off job; logs go to stderr at warn unless RUST_LOG says otherwise.
+fn run_job(args: &[String]) -> i32 {
+    taos_edge::config::init_logging("warn", "", "");
+    with_runtime(async move {
+        run::main(args)
+            .await
+            .map_err(|e| format!("run: {e}\n{}", run::USAGE))
+    })
 }
 
 fn verbosity(v: &str) -> String {
@@ -159,32 +112,6 @@ fn verbosity(v: &str) -> String {
         _ => "trace",
     }
     .to_string()
-}
-
-fn init_logging(cfg: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    if cfg.log.path.is_empty() {
-        builder.with_writer(std::io::stderr).init();
-    } else {
-        let dir = PathBuf::from(&cfg.log.path);
-        let _ = std::fs::create_dir_all(&dir);
-        match std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("taosx.log"))
-        {
-            Ok(f) => builder
-                .with_ansi(false)
-                .with_writer(std::sync::Mutex::new(f))
-                .init(),
-            Err(e) => {
-                eprintln!("taosx: cannot open log in {}: {e}", dir.display());
-                builder.with_writer(std::io::stderr).init();
-            }
-        }
-    }
 }
 
 async fn serve(cfg: Config) -> Result<(), String> {

@@ -260,19 +260,7 @@ async fn main() -> ExitCode {
                 println!("{l}");
             }
             if let Some(path) = out {
-                let args: Vec<String> = std::env::args().collect();
-                let when = common::time::format_timestamp(
-                    Precision::Ms.now(),
-                    Precision::Ms,
-                    common::SessionTz::Utc,
-                );
-                let text = format!("\n# {when}\n$ {}\n{}\n", args.join(" "), lines.join("\n"));
-                if let Err(e) = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&path)
-                    .and_then(|mut f| f.write_all(text.as_bytes()))
-                {
+                if let Err(e) = bench::results::append(&path, &lines) {
                     eprintln!("edge_bench: cannot write {}: {e}", path.display());
                 }
             }

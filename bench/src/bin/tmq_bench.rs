@@ -322,20 +322,7 @@ async fn main() -> ExitCode {
     match run(c).await {
         Ok(lines) => {
             if let Some(path) = out {
-                use std::io::Write;
-                let args: Vec<String> = std::env::args().collect();
-                let text = format!(
-                    "\n# {}\n$ {}\n{}\n",
-                    chrono_like_now(),
-                    args.join(" "),
-                    lines.join("\n")
-                );
-                if let Err(e) = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&path)
-                    .and_then(|mut f| f.write_all(text.as_bytes()))
-                {
+                if let Err(e) = bench::results::append(&path, &lines) {
                     eprintln!("tmq_bench: cannot write {}: {e}", path.display());
                 }
             }
@@ -346,13 +333,4 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// UTC date and time for the results file.
-fn chrono_like_now() -> String {
-    common::time::format_timestamp(
-        common::Precision::Ms.now(),
-        common::Precision::Ms,
-        common::SessionTz::Utc,
-    )
 }
