@@ -287,11 +287,23 @@ pub struct TmqMessage {
     pub offset: i64,
     pub precision: Precision,
     pub blocks: Vec<TmqBlock>,
+    /// Table changes (topics `WITH META`), as TDengine's JSON meta objects
+    /// (`{"type":"create","tableType":"child",...}`, `{"type":"drop",...}`).
+    pub meta: Vec<String>,
 }
 
 impl TmqMessage {
     pub fn rows(&self) -> usize {
         self.blocks.iter().map(|b| b.block.rows).sum()
+    }
+
+    /// TDengine's message type: 1 data, 2 table meta, 3 meta and data.
+    pub fn message_type(&self) -> u8 {
+        match (self.meta.is_empty(), self.blocks.is_empty()) {
+            (true, _) => 1,
+            (false, true) => 2,
+            (false, false) => 3,
+        }
     }
 }
 

@@ -664,7 +664,7 @@ impl Dnode {
                         _ => false,
                     }
                 };
-                if applied && !batch.blocks.is_empty() {
+                if applied && (!batch.blocks.is_empty() || !batch.meta.is_empty()) {
                     return Ok(Some(TmqMessage {
                         topic: p.topic,
                         db: topic.info.db.clone(),
@@ -672,6 +672,7 @@ impl Dnode {
                         offset: batch.next as i64,
                         precision: vnode.shared.options.read().precision,
                         blocks: batch.blocks,
+                        meta: batch.meta,
                     }));
                 }
             }

@@ -455,3 +455,51 @@ async fn killed_consumer_group_resumes_from_committed_offsets() {
     let missing = 4800 - seen.len();
     assert_eq!(missing, 0, "rows lost after the consumer crash");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_meta_topics_deliver_table_changes_before_rows() {
+    let server = TestServer::start();
+    let c = conn(server.port).await;
+    c.exec("CREATE DATABASE mdb VGROUPS 1").await.unwrap();
+    c.exec("CREATE STABLE mdb.st (ts TIMESTAMP, v INT) TAGS (site VARCHAR(8))")
+        .await
+        .unwrap();
+    c.exec("CREATE TOPIC tm WITH META AS STABLE mdb.st")
+        .await
+        .unwrap();
+    c.exec("CREATE TOPIC tplain AS STABLE mdb.st")
+        .await
+        .unwrap();
+    c.exec("CREATE TABLE mdb.a USING mdb.st TAGS ('x')")
+        .await
+        .unwrap();
+    c.exec("INSERT INTO mdb.a VALUES (1700000000000, 1)")
+        .await
+        .unwrap();
+    c.exec("INSERT INTO mdb.b USING mdb.st TAGS ('y') VALUES (1700000000000, 2)")
+        .await
+        .unwrap();
+    let mut k = consumer(server.port, "gm", &[]).await;
+    k.subscribe(&["tm"]).await.unwrap();
+    let msgs = drain(&mut k, 2, Duration::from_secs(2)).await;
+    let kinds: Vec<u8> = msgs.iter().map(|m| m.message_type()).collect();
+    // CREATE TABLE a (meta), a's row (data), then b auto-created with its row (meta + data).
+    assert_eq!(kinds, vec![2, 1, 3], "{msgs:?}");
+    assert!(
+        msgs[0].meta[0].contains("\"tableName\":\"a\"")
+            && msgs[0].meta[0].contains("\"using\":\"st\"")
+    );
+    assert!(
+        msgs[2].meta[0].contains("\"value\":\"y\""),
+        "{}",
+        msgs[2].meta[0]
+    );
+    // Without WITH META only rows come.
+    let mut p = consumer(server.port, "gp", &[]).await;
+    p.subscribe(&["tplain"]).await.unwrap();
+    let msgs = drain(&mut p, 2, Duration::from_secs(2)).await;
+    assert!(msgs
+        .iter()
+        .all(|m| m.meta.is_empty() && m.message_type() == 1));
+    assert_eq!(rows_of(&msgs).len(), 2);
+}

@@ -145,7 +145,10 @@ impl TmqSession {
             "fetch_raw_data" => self.fetch_raw_data(&env.args, req_id, started),
             "fetch" => self.fetch(&env.args),
             "fetch_block" => self.fetch_block(&env.args, req_id, started),
-            "fetch_json_meta" | "fetch_raw" => Err(WsError::new("message type is not meta")),
+            "fetch_json_meta" => self.fetch_json_meta(&env.args),
+            "fetch_raw" => Err(WsError::new(
+                "raw meta is not supported by this server; use fetch_json_meta",
+            )),
             "commit" => self.commit(&env.args).await,
             "commit_offset" => self.commit_offset(&env.args).await,
             "assignment" => self.assignment(&env.args).await,
@@ -264,7 +267,7 @@ impl TmqSession {
         out.insert("topic".into(), json!(m.topic));
         out.insert("database".into(), json!(m.db));
         out.insert("vgroup_id".into(), json!(m.vgroup_id));
-        out.insert("message_type".into(), json!(1));
+        out.insert("message_type".into(), json!(m.message_type()));
         out.insert("message_id".into(), json!(c.id));
         out.insert("offset".into(), json!(m.offset));
         out
@@ -341,6 +344,24 @@ impl TmqSession {
             out.extend_from_slice(&body);
         }
         Ok(Reply::Binary(out))
+    }
+
+    /// Table changes of the current message (topics WITH META), as TDengine's JSON meta.
+    fn fetch_json_meta(&mut self, args: &Json) -> WsResult<Reply> {
+        let a: MessageArgs = parse_args(args)?;
+        let c = self.current(a.message_id)?;
+        let metas: Vec<Json> = c
+            .msg
+            .meta
+            .iter()
+            .filter_map(|m| serde_json::from_str(m).ok())
+            .collect();
+        let data = match metas.len() {
+            0 => return Err(WsError::new("message type is not meta")),
+            1 => metas.into_iter().next().unwrap_or(Json::Null),
+            _ => json!({"tmq_meta_version": "1.0", "metas": metas}),
+        };
+        Ok(fields![("message_id", c.id), ("data", data)])
     }
 
     /// Legacy path: describe the next block, or say the message is done.
@@ -540,6 +561,7 @@ mod tests {
                 ],
                 block: Block::from_rows(2, vec![vec![Value::Timestamp(1), Value::Int(7)]]),
             }],
+            meta: vec![],
         };
         let raw = raw_data(&m);
         assert_eq!(raw[0], 1);

@@ -21,6 +21,8 @@ const CHUNK: u64 = 64;
 /// What one read produced: blocks, and the position after the last version looked at.
 pub struct ReadBatch {
     pub blocks: Vec<TmqBlock>,
+    /// JSON meta of table changes (topics WITH META).
+    pub meta: Vec<String>,
     pub next: u64,
     pub rows: usize,
 }
@@ -46,7 +48,8 @@ pub fn read(
     // Versions purged by retention are gone: continue from the oldest one kept.
     let mut pos = from.max(begin);
     let mut out = Assembler::new(shared, topic, with_table_name, tz);
-    while pos < end && out.rows < max_rows {
+    let mut meta: Vec<String> = Vec::new();
+    'read: while pos < end && out.rows < max_rows {
         let last = (pos + CHUNK - 1).min(end - 1);
         let records = shared.log.lock().read_raw(pos, last)?;
         if records.is_empty() {
@@ -56,22 +59,116 @@ pub fn read(
             let entry: Entry<TypeConfig> = bincode::deserialize(&bytes).map_err(|e| {
                 TaosError::new(Code::WAL_FILE_CORRUPTED, format!("WAL entry {index}: {e}"))
             })?;
-            if let EntryPayload::Normal(VnodeRequest::Submit(sub)) = entry.payload {
-                for t in &sub.tables {
-                    out.add(&t.name, &t.col_ids, &t.rows)?;
+            if let EntryPayload::Normal(req) = entry.payload {
+                let changes = if topic.info.with_meta {
+                    meta_of(shared, topic, &req)
+                } else {
+                    Vec::new()
+                };
+                // Table changes start a message of their own (with the rows of the same entry),
+                // so a consumer sees them before the rows that follow them.
+                if !changes.is_empty() && (out.rows > 0 || !meta.is_empty()) {
+                    break 'read;
+                }
+                meta.extend(changes);
+                if let VnodeRequest::Submit(sub) = req {
+                    for t in &sub.tables {
+                        out.add(&t.name, &t.col_ids, &t.rows)?;
+                    }
                 }
             }
             pos = index + 1;
-            if out.rows >= max_rows {
-                break;
+            if out.rows >= max_rows || !meta.is_empty() {
+                break 'read;
             }
         }
     }
     Ok(ReadBatch {
         rows: out.rows,
         blocks: out.finish(),
+        meta,
         next: pos,
     })
+}
+
+/// TDengine's JSON meta for the table changes of an entry that the topic covers.
+fn meta_of(shared: &VnodeShared, topic: &CompiledTopic, req: &VnodeRequest) -> Vec<String> {
+    use serde_json::json;
+    let wanted_suid = match &topic.source {
+        Source::Database => None,
+        Source::Stable { suid, .. } => Some(*suid),
+        Source::Query { .. } => return Vec::new(),
+    };
+    let creates: &[crate::vnode::raft::NewTable] = match req {
+        VnodeRequest::CreateTables(t) => t,
+        VnodeRequest::Submit(s) => &s.creates,
+        VnodeRequest::DropTables(names) if wanted_suid.is_none() => {
+            return vec![json!({"type": "drop", "tableNameList": names}).to_string()];
+        }
+        _ => return Vec::new(),
+    };
+    let mut out = Vec::new();
+    for t in creates {
+        match &t.kind {
+            TableKind::Child { suid, tags } => {
+                if wanted_suid.is_some_and(|w| w != *suid) {
+                    continue;
+                }
+                let Some(stb) = shared
+                    .mnode
+                    .read(|c| c.stable_by_uid(&shared.db, *suid).cloned())
+                else {
+                    continue;
+                };
+                let tags: Vec<_> = stb
+                    .tags
+                    .iter()
+                    .zip(tags)
+                    .map(
+                        |(d, v)| json!({"name": d.name, "type": d.ty.id(), "value": meta_value(v)}),
+                    )
+                    .collect();
+                out.push(
+                    json!({
+                        "type": "create", "tableType": "child", "tableName": t.name,
+                        "using": stb.name, "tagNum": stb.tags.len(), "tags": tags,
+                        "createList": []
+                    })
+                    .to_string(),
+                );
+            }
+            TableKind::Normal { columns, .. } if wanted_suid.is_none() => {
+                let cols: Vec<_> = columns
+                    .iter()
+                    .map(|c| json!({"name": c.name, "type": c.ty.id(), "length": c.ty.bytes()}))
+                    .collect();
+                out.push(
+                    json!({
+                        "type": "create", "tableType": "normal", "tableName": t.name,
+                        "columns": cols, "tags": []
+                    })
+                    .to_string(),
+                );
+            }
+            TableKind::Normal { .. } => {}
+        }
+    }
+    out
+}
+
+fn meta_value(v: &Value) -> serde_json::Value {
+    match v {
+        Value::Null => serde_json::Value::Null,
+        Value::Bool(b) => (*b).into(),
+        Value::VarChar(s) | Value::NChar(s) | Value::Json(s) => s.clone().into(),
+        other => match other.as_i64() {
+            Some(i) if !matches!(other, Value::Float(_) | Value::Double(_)) => i.into(),
+            _ => other
+                .as_f64()
+                .map(Into::into)
+                .unwrap_or(serde_json::Value::Null),
+        },
+    }
 }
 
 /// How one table's rows map into its output block.
