@@ -139,7 +139,7 @@ pub fn unpack(payload: &[u8], compressed: bool) -> Result<crate::Batch, LinkErro
         // The prepended size is checked against the frame limit before allocating.
         if payload.len() >= 4 {
             let n = u32::from_le_bytes([payload[0], payload[1], payload[2], payload[3]]) as usize;
-            if n > MAX_FRAME * 8 {
+            if n > MAX_FRAME * 4 {
                 return Err(LinkError::TooLarge(n));
             }
         }

@@ -180,7 +180,10 @@ impl Consumer {
         {
             self.commit_all().await?;
         }
-        let deadline = Instant::now() + timeout;
+        // A timeout too large to add (u64::MAX ms from a client) waits a day at most.
+        let deadline = Instant::now()
+            .checked_add(timeout)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400));
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let req = TmqRequest::Poll {

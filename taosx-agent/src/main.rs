@@ -218,8 +218,12 @@ async fn run(cfg: Config) -> Result<(), String> {
     let dir = cfg.buffer_dir();
     let policy = cfg.buffer.policy.parse()?;
     let buffer = Arc::new(
-        Buffer::open(&dir, cfg.buffer.size_limit_mb as u64 * 1024 * 1024, policy)
-            .map_err(|e| e.to_string())?,
+        Buffer::open(
+            &dir,
+            (cfg.buffer.size_limit_mb as u64).saturating_mul(1 << 20),
+            policy,
+        )
+        .map_err(|e| e.to_string())?,
     );
     tracing::info!(
         dir = %dir.display(),

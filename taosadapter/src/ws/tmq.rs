@@ -282,7 +282,9 @@ impl TmqSession {
             }
         }
         self.current = None;
-        let timeout = Duration::from_millis(a.blocking_time);
+        // The client waits blocking_time * 2 for the reply; cap it so a bogus value cannot park
+        // the socket for ever.
+        let timeout = Duration::from_millis(a.blocking_time.min(60_000));
         let msg = self.consumer()?.poll(timeout).await?;
         match msg {
             Some(msg) => {
