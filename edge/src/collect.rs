@@ -77,6 +77,10 @@ pub async fn run(
             let src = src.clone();
             crate::mqtt::run(src, task, commit, stats, archive_dir, stop).await
         }
+        Source::Pi(src) => {
+            let src = src.clone();
+            crate::pi::run(src, task, commit, stats, archive_dir, stop).await
+        }
         Source::Csv(src) => {
             let src = src.clone();
             let (rows, rejected) =

@@ -8,6 +8,8 @@
 //! | [`mapping`] | JSON payloads to rows of a super table |
 //! | [`collect`] | running a task's source: the collector contract (commit, then ack) |
 //! | [`csv`] | the CSV file source |
+//! | [`pi`] | AVEVA PI over the PI Web API (back-fill, then polling; resumes where it stopped) |
+//! | [`http`] | a small HTTP/1.1 client for REST sources |
 //! | [`mqtt`] | the MQTT collector (3.1.1 and 5) with broker acks after durable hand-off |
 //! | [`ship`] | shipping the buffer over a QUIC session with acks |
 //! | [`buffer`] | the agent's durable SQLite point buffer |
@@ -17,9 +19,11 @@ pub mod buffer;
 pub mod collect;
 pub mod config;
 pub mod csv;
+pub mod http;
 pub mod link;
 pub mod mapping;
 pub mod mqtt;
+pub mod pi;
 pub mod ship;
 pub mod task;
 pub mod tls;

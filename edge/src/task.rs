@@ -21,6 +21,8 @@ pub enum Source {
     Mqtt(MqttSource),
     /// A file imported once (`csv:///path/file.csv`).
     Csv(crate::csv::CsvSource),
+    /// AVEVA PI through the PI Web API (`pi://host?points=...`).
+    Pi(crate::pi::PiSource),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -76,6 +78,11 @@ impl Source {
     /// Parse a source DSN: `mqtt://[user[:pass]@]host[:port]?topics=a/+/c::1,b::0[&version=5]
     /// [&client_id=x][&keep_alive=30][&ca=/path/ca.pem]`; `mqtts://` is MQTT over TLS.
     pub fn parse(dsn: &str) -> Result<Source, SpecError> {
+        if dsn.starts_with("pi://") || dsn.starts_with("pis://") {
+            return crate::pi::PiSource::parse(dsn)
+                .map(Source::Pi)
+                .map_err(SpecError);
+        }
         if dsn.starts_with("csv:") {
             return crate::csv::CsvSource::parse(dsn)
                 .map(Source::Csv)
@@ -91,7 +98,7 @@ impl Source {
             "mqtts" | "mqtt+tls" => true,
             other => {
                 return Err(bad(format!(
-                    "source '{other}' is not supported (supported: mqtt, mqtts, csv)"
+                    "source '{other}' is not supported (supported: mqtt, mqtts, csv, pi)"
                 )))
             }
         };

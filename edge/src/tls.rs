@@ -124,20 +124,22 @@ pub fn transport() -> quinn::TransportConfig {
     t
 }
 
-/// How an agent decides to trust taosx.
+/// How a client decides to trust a server.
 #[derive(Debug, Clone)]
 pub enum Trust {
-    /// The SHA-256 fingerprint taosx printed on first start.
+    /// The SHA-256 fingerprint the server printed (taosx does on first start).
     Pin(String),
-    /// A CA certificate (PEM) that signed taosx's certificate.
+    /// A CA certificate (PEM) that signed the server's certificate.
     Ca(Vec<u8>),
+    /// The operating system's roots.
+    System,
 }
 
-/// QUIC client configuration for the agent.
-pub fn client_config(trust: &Trust) -> Result<quinn::ClientConfig, TlsError> {
+/// A rustls client configuration for `trust` (TLS 1.2 and 1.3; QUIC uses only 1.3).
+pub fn rustls_client(trust: &Trust) -> Result<rustls::ClientConfig, TlsError> {
     let builder = rustls::ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])?;
-    let mut tls = match trust {
+        .with_safe_default_protocol_versions()?;
+    Ok(match trust {
         Trust::Pin(fp) => builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(Pinned {
@@ -152,7 +154,19 @@ pub fn client_config(trust: &Trust) -> Result<quinn::ClientConfig, TlsError> {
             }
             builder.with_root_certificates(roots).with_no_client_auth()
         }
-    };
+        Trust::System => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(c);
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+    })
+}
+
+/// QUIC client configuration for the agent.
+pub fn client_config(trust: &Trust) -> Result<quinn::ClientConfig, TlsError> {
+    let mut tls = rustls_client(trust)?;
     tls.alpn_protocols = vec![crate::link::ALPN.to_vec()];
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
         .map_err(|e| TlsError::Cert(e.to_string()))?;
