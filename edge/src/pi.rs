@@ -34,6 +34,9 @@ pub struct PiSource {
     pub username: Option<String>,
     pub password: Option<String>,
     pub points: Vec<String>,
+    /// Or points found by name: `search=sin*` on the data server `server=\\srv`.
+    pub server: Option<String>,
+    pub search: Option<String>,
     /// Back-fill from here (PI time syntax such as `*-1d` or an ISO timestamp).
     pub start: String,
     pub interval_ms: u64,
@@ -114,6 +117,8 @@ impl PiSource {
             username,
             password,
             points: Vec::new(),
+            server: None,
+            search: None,
             start: "*-1h".into(),
             interval_ms: 5000,
             ca: None,
@@ -130,6 +135,8 @@ impl PiSource {
                         .map(String::from),
                 ),
                 "start" => s.start = v,
+                "server" => s.server = Some(v),
+                "search" => s.search = Some(v),
                 "interval" => {
                     s.interval_ms =
                         duration_ms(&v).ok_or_else(|| format!("invalid interval '{v}'"))?
@@ -142,8 +149,13 @@ impl PiSource {
         }
         s.tls = tls;
         s.port = port.unwrap_or(if tls { 443 } else { 80 });
-        if s.points.is_empty() {
-            return Err("no PI points (add ?points=\\\\server\\tag,...)".into());
+        if s.search.is_some() != s.server.is_some() {
+            return Err(
+                "a PI search needs both server= (\\\\server) and search= (a name filter)".into(),
+            );
+        }
+        if s.points.is_empty() && s.search.is_none() {
+            return Err("no PI points (add ?points=\\\\server\\tag,... or server=&search=)".into());
         }
         Ok(s)
     }
@@ -214,6 +226,42 @@ async fn lookup(c: &mut Client, path: &str) -> Result<Point, String> {
     })
 }
 
+/// Points of `server` whose names match `filter` (PI's `*` wildcards).
+async fn search(c: &mut Client, server: &str, filter: &str) -> Result<Vec<String>, String> {
+    let ds = get_json(c, &format!("/piwebapi/dataservers?path={}", encode(server))).await?;
+    let id = ds
+        .get("WebId")
+        .and_then(Json::as_str)
+        .ok_or_else(|| format!("data server {server}: no WebId"))?;
+    let list = get_json(
+        c,
+        &format!(
+            "/piwebapi/dataservers/{}/points?nameFilter={}&maxCount=100000",
+            encode(id),
+            encode(filter)
+        ),
+    )
+    .await?;
+    Ok(list
+        .get("Items")
+        .and_then(Json::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| {
+                    p.get("Path")
+                        .and_then(Json::as_str)
+                        .map(String::from)
+                        .or_else(|| {
+                            p.get("Name")
+                                .and_then(Json::as_str)
+                                .map(|n| format!("{server}\\{n}"))
+                        })
+                })
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
 /// PI values: numbers, strings, booleans, or digital states `{"Name":..,"Value":..}`.
 fn value_of(v: &Json) -> Json {
     match v {
@@ -271,12 +319,27 @@ pub async fn run(
     let mut client = src.client()?;
     let mut state = load_state(&archive_dir);
     let mut points: Vec<Point> = Vec::new();
+    let mut wanted: Vec<String> = src.points.clone();
+    let mut searched = src.search.is_none();
     let mut backoff = Duration::from_millis(500);
     loop {
+        if !searched {
+            if let (Some(server), Some(filter)) = (&src.server, &src.search) {
+                match search(&mut client, server, filter).await {
+                    Ok(found) => {
+                        tracing::info!(task = %task.id, points = found.len(), "PI search");
+                        wanted.extend(found);
+                        wanted.dedup();
+                        searched = true;
+                    }
+                    Err(e) => stats.error(e),
+                }
+            }
+        }
         // Resolve points not known yet (the server may be down at first).
-        if points.len() < src.points.len() {
+        if searched && points.len() < wanted.len() {
             points.clear();
-            for p in &src.points {
+            for p in &wanted {
                 match lookup(&mut client, p).await {
                     Ok(pt) => points.push(pt),
                     Err(e) => {
@@ -288,9 +351,10 @@ pub async fn run(
             }
             stats
                 .connected
-                .store(points.len() == src.points.len(), Ordering::Relaxed);
+                .store(points.len() == wanted.len(), Ordering::Relaxed);
         }
-        if points.len() == src.points.len() {
+        let ready = searched && !wanted.is_empty() && points.len() == wanted.len();
+        if ready {
             let mut failed = false;
             for p in &points {
                 match read_point(
@@ -324,7 +388,7 @@ pub async fn run(
             };
             stats.connected.store(!failed, Ordering::Relaxed);
         }
-        let wait = if points.len() == src.points.len() && backoff <= Duration::from_millis(500) {
+        let wait = if ready && backoff <= Duration::from_millis(500) {
             Duration::from_millis(src.interval_ms)
         } else {
             backoff

@@ -67,6 +67,17 @@ fn pi_backfill_poll_and_resume() {
     let before = s.count("plant.pi_values");
     let later = s.wait_count("plant.pi_values", before + 6, Duration::from_secs(20));
     assert!(later >= before + 6, "no new values: {before} -> {later}");
+    // Points found by a name search on the data server.
+    let mut by_search = body.clone();
+    by_search["name"] = json!("pi-search");
+    by_search["to"] = json!("taos:///plant2");
+    by_search["from"] = json!(format!(
+        "pi://piuser:pipass@127.0.0.1:{pi_port}?server=\\\\pisrv&search=CDT*&start={start}&interval=1s"
+    ));
+    let (status, t2) = s.api("POST", "/api/v1/tasks", Some(&by_search));
+    assert_eq!(status, 201, "{t2}");
+    assert!(s.wait_count("plant2.`CDT158`", 301, Duration::from_secs(30)) >= 301);
+    assert_eq!(s.count("plant2.pi_values"), s.count("plant2.`CDT158`"));
     // Restart taosx: it resumes after the last value committed instead of back-filling again.
     s.taosx.stop();
     std::thread::sleep(Duration::from_secs(2));

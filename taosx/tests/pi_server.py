@@ -53,6 +53,16 @@ class H(BaseHTTPRequestHandler):
                 return self.reply(404, {"Errors": ["point not found"]})
             return self.reply(200, {"WebId": p[0], "Name": p[1], "PointType": p[2],
                                     "EngineeringUnits": p[3], "Descriptor": p[4]})
+        if u.path == "/piwebapi/dataservers":
+            if q.get("path", [""])[0] != "\\\\pisrv":
+                return self.reply(404, {"Errors": ["data server not found"]})
+            return self.reply(200, {"WebId": "DS1", "Name": "pisrv"})
+        if u.path == "/piwebapi/dataservers/DS1/points":
+            import fnmatch
+            pat = q.get("nameFilter", ["*"])[0].lower()
+            items = [{"WebId": p[0], "Name": p[1], "Path": path, "PointType": p[2]}
+                     for path, p in POINTS.items() if fnmatch.fnmatch(p[1].lower(), pat)]
+            return self.reply(200, {"Items": items})
         parts = u.path.split("/")
         if len(parts) == 5 and parts[2] == "streams" and parts[4] == "recorded":
             web_id = parts[3]
