@@ -75,19 +75,47 @@ pub fn register(ctx: &SessionContext) {
 /// Register every TDengine function for a query on a database of precision `precision`, in a
 /// session whose zone is `tz`.
 pub fn register_for(ctx: &SessionContext, precision: Precision, tz: SessionTz) {
-    let env = Env { precision, tz };
-    for f in time::functions(env)
-        .into_iter()
-        .chain(misc::functions(env))
-        .chain(json::functions(env))
-    {
-        ctx.register_udf(ScalarUDF::new_from_impl(f));
+    Registry::new(precision, tz).register(ctx);
+}
+
+/// Our functions for one precision and zone, built once and registered into many sessions.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    scalars: Vec<ScalarUDF>,
+    aggregates: Vec<datafusion::logical_expr::AggregateUDF>,
+    windows: Vec<datafusion::logical_expr::WindowUDF>,
+}
+
+impl Registry {
+    pub fn new(precision: Precision, tz: SessionTz) -> Registry {
+        let env = Env { precision, tz };
+        Registry {
+            scalars: time::functions(env)
+                .into_iter()
+                .chain(misc::functions(env))
+                .chain(json::functions(env))
+                .map(ScalarUDF::new_from_impl)
+                .collect(),
+            aggregates: agg::functions(),
+            windows: window::functions(),
+        }
     }
-    for f in agg::functions() {
-        ctx.register_udaf(f);
-    }
-    for f in window::functions() {
-        ctx.register_udwf(f);
+
+    /// Register ours over whatever the session has under the same names (a DataFusion built-in
+    /// of that name or alias goes first, aliases included), so ours always win.
+    pub fn register(&self, ctx: &SessionContext) {
+        for f in &self.scalars {
+            let _ = ctx.deregister_udf(f.name());
+            ctx.register_udf(f.clone());
+        }
+        for f in &self.aggregates {
+            let _ = ctx.deregister_udaf(f.name());
+            ctx.register_udaf(f.clone());
+        }
+        for f in &self.windows {
+            let _ = ctx.deregister_udwf(f.name());
+            ctx.register_udwf(f.clone());
+        }
     }
 }
 

@@ -20,6 +20,8 @@ use datafusion::arrow::datatypes::Schema;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
+use datafusion::catalog::MemoryCatalogProviderList;
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use std::sync::Arc;
 use taos_sql::ast::Query;
@@ -42,6 +44,10 @@ pub struct QueryContext<'a> {
 pub struct QueryEngine {
     catalog: Arc<dyn Catalog>,
     config: SessionConfig,
+    /// A session with DataFusion's and our functions registered, per (precision, zone):
+    /// building one costs more than planning a small query, so it is built once and each
+    /// query starts from a copy with an empty catalog of its own.
+    templates: std::sync::Mutex<Vec<((Precision, SessionTz), SessionState, Arc<functions::Registry>)>>,
 }
 
 /// DataFusion's errors as TDengine's: our own errors pass through (table not found, ...).
@@ -107,7 +113,40 @@ impl QueryEngine {
             .with_target_partitions(cores)
             .with_batch_size(8192)
             .with_information_schema(false);
-        QueryEngine { catalog, config }
+        QueryEngine {
+            catalog,
+            config,
+            templates: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A fresh context for one query: functions for `precision`/`tz`, no tables yet.
+    pub(crate) fn context(&self, precision: Precision, tz: SessionTz) -> SessionContext {
+        let key = (precision, tz);
+        let (template, ours) = {
+            let mut t = self.templates.lock().unwrap_or_else(|p| p.into_inner());
+            match t.iter().find(|(k, _, _)| *k == key) {
+                Some((_, s, r)) => (s.clone(), r.clone()),
+                None => {
+                    let ctx = SessionContext::new_with_config(self.config.clone());
+                    let ours = Arc::new(functions::Registry::new(precision, tz));
+                    ours.register(&ctx);
+                    let s = ctx.state();
+                    t.push((key, s.clone(), ours.clone()));
+                    (s, ours)
+                }
+            }
+        };
+        // The catalog list is shared by clones of a state: give each query its own.
+        let state = SessionStateBuilder::new_from_existing(template)
+            .with_catalog_list(Arc::new(MemoryCatalogProviderList::new()))
+            .with_config(self.config.clone().with_create_default_catalog_and_schema(true))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        // Rebuilding a state re-registers functions in hash order, which can let a built-in
+        // with an alias equal to one of our names win: put ours back on top.
+        ours.register(&ctx);
+        ctx
     }
 
     /// Plan and run one SELECT (or UNION chain).
@@ -128,8 +167,7 @@ impl QueryEngine {
         };
         let lowered = Lowerer::new(&lcx).lower(q)?;
         tracing::debug!(sql = %lowered.sql, "lowered");
-        let ctx = SessionContext::new_with_config(self.config.clone());
-        functions::register_for(&ctx, lowered.precision, qc.tz);
+        let ctx = self.context(lowered.precision, qc.tz);
         for (name, src) in lowered.sources {
             let provider: Arc<dyn datafusion::datasource::TableProvider> = match src {
                 Registered::Table(set) => {

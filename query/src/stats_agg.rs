@@ -19,7 +19,7 @@ use crate::lower::{expr_name, q, LowerCtx, Lowered, Lowerer, Registered};
 use crate::provider::{field_with_type, TaosTable};
 use crate::{taos_error, QueryContext, QueryEngine, QueryOutput};
 use async_trait::async_trait;
-use common::{DataType, Precision, TaosError, TaosResult, Value};
+use common::{DataType, Precision, SessionTz, TaosError, TaosResult, Value};
 use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, UInt64Array};
 use datafusion::arrow::datatypes::{DataType as A, Field, Schema, SchemaRef};
 use datafusion::catalog::Session;
@@ -29,7 +29,6 @@ use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::{MemTable, TableProvider, TableType};
 use datafusion::logical_expr::{Expr as DfExpr, LogicalPlan, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::prelude::SessionContext;
 use parking_lot::Mutex;
 use std::sync::Arc;
 use taos_sql::ast::{Expr, FromItem, Literal, Query, Select, SelectItem};
@@ -89,7 +88,7 @@ impl QueryEngine {
         let Some(batch) = partials(&set, &shape, &parts)? else {
             return Ok(None);
         };
-        let ctx = SessionContext::new_with_config(self.config.clone());
+        let ctx = self.context(set.precision, SessionTz::Utc);
         let table = MemTable::try_new(batch.schema(), vec![vec![batch]]).map_err(taos_error)?;
         ctx.register_table(SOURCE, Arc::new(table))
             .map_err(taos_error)?;
@@ -264,8 +263,7 @@ impl QueryEngine {
             now_ns: Precision::Ns.to_nanos(Precision::Ns.now()),
         };
         let Lowered { sql, sources, .. } = Lowerer::new(&lcx).lower(&Query::Select(Box::new(p)))?;
-        let ctx = SessionContext::new_with_config(self.config.clone());
-        crate::functions::register_for(&ctx, lcx_precision(&sources), qc.tz);
+        let ctx = self.context(lcx_precision(&sources), qc.tz);
         let mut probe = None;
         for (name, src) in sources {
             let Registered::Table(set) = src else {
