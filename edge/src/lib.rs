@@ -9,6 +9,7 @@
 //! | [`collect`] | running a task's source: the collector contract (commit, then ack) |
 //! | [`csv`] | the CSV file source |
 //! | [`mqtt`] | the MQTT collector (3.1.1 and 5) with broker acks after durable hand-off |
+//! | [`opcua`] | the OPC-UA collector (subscription or polling, security, failover) |
 //! | [`ship`] | shipping the buffer over a QUIC session with acks |
 //! | [`buffer`] | the agent's durable SQLite point buffer |
 //! | [`config`] | TOML + environment + flags, with unknown keys reported |
@@ -20,6 +21,7 @@ pub mod csv;
 pub mod link;
 pub mod mapping;
 pub mod mqtt;
+pub mod opcua;
 pub mod ship;
 pub mod task;
 pub mod tls;

@@ -21,6 +21,8 @@ pub enum Source {
     Mqtt(MqttSource),
     /// A file imported once (`csv:///path/file.csv`).
     Csv(crate::csv::CsvSource),
+    /// An OPC-UA server (`opcua://host:4840/path?nodes=...`).
+    OpcUa(crate::opcua::OpcUaSource),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,7 +52,7 @@ fn bad(msg: impl Into<String>) -> SpecError {
 }
 
 /// Percent-decoding for DSN user, password and values.
-fn unescape(s: &str) -> String {
+pub(crate) fn unescape(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -81,6 +83,11 @@ impl Source {
                 .map(Source::Csv)
                 .map_err(SpecError);
         }
+        if crate::opcua::source::is_opcua_dsn(dsn) {
+            return crate::opcua::OpcUaSource::parse(dsn)
+                .map(Source::OpcUa)
+                .map_err(SpecError);
+        }
         let (scheme, rest) = dsn.split_once("://").ok_or_else(|| {
             bad(format!(
                 "source DSN '{dsn}' has no scheme (expected mqtt://...)"
@@ -91,7 +98,7 @@ impl Source {
             "mqtts" | "mqtt+tls" => true,
             other => {
                 return Err(bad(format!(
-                    "source '{other}' is not supported (supported: mqtt, mqtts, csv)"
+                    "source '{other}' is not supported (supported: mqtt, mqtts, csv, opcua)"
                 )))
             }
         };
