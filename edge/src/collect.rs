@@ -88,5 +88,9 @@ pub async fn run(
             tracing::info!(task = %task.id, rows, rejected, "CSV import finished");
             Ok(())
         }
+        Source::OpcUa(src) => {
+            let src = src.clone();
+            crate::opcua::run(src, task, commit, stats, archive_dir, stop).await
+        }
     }
 }

@@ -11,6 +11,7 @@
 //! | [`pi`] | AVEVA PI over the PI Web API (back-fill, then polling; resumes where it stopped) |
 //! | [`http`] | a small HTTP/1.1 client for REST sources |
 //! | [`mqtt`] | the MQTT collector (3.1.1 and 5) with broker acks after durable hand-off |
+//! | [`opcua`] | the OPC-UA collector (subscription or polling, security, failover) |
 //! | [`ship`] | shipping the buffer over a QUIC session with acks |
 //! | [`buffer`] | the agent's durable SQLite point buffer |
 //! | [`config`] | TOML + environment + flags, with unknown keys reported |
@@ -23,6 +24,7 @@ pub mod http;
 pub mod link;
 pub mod mapping;
 pub mod mqtt;
+pub mod opcua;
 pub mod pi;
 pub mod ship;
 pub mod task;

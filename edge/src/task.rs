@@ -23,6 +23,8 @@ pub enum Source {
     Csv(crate::csv::CsvSource),
     /// AVEVA PI through the PI Web API (`pi://host?points=...`).
     Pi(crate::pi::PiSource),
+    /// An OPC-UA server (`opcua://host:4840/path?nodes=...`).
+    OpcUa(crate::opcua::OpcUaSource),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,7 +54,7 @@ fn bad(msg: impl Into<String>) -> SpecError {
 }
 
 /// Percent-decoding for DSN user, password and values.
-fn unescape(s: &str) -> String {
+pub(crate) fn unescape(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -88,6 +90,11 @@ impl Source {
                 .map(Source::Csv)
                 .map_err(SpecError);
         }
+        if crate::opcua::source::is_opcua_dsn(dsn) {
+            return crate::opcua::OpcUaSource::parse(dsn)
+                .map(Source::OpcUa)
+                .map_err(SpecError);
+        }
         let (scheme, rest) = dsn.split_once("://").ok_or_else(|| {
             bad(format!(
                 "source DSN '{dsn}' has no scheme (expected mqtt://...)"
@@ -98,7 +105,7 @@ impl Source {
             "mqtts" | "mqtt+tls" => true,
             other => {
                 return Err(bad(format!(
-                    "source '{other}' is not supported (supported: mqtt, mqtts, csv, pi)"
+                    "source '{other}' is not supported (supported: mqtt, mqtts, csv, pi, opcua)"
                 )))
             }
         };

@@ -18,9 +18,9 @@ use crate::lower::{LowerCtx, Lowerer, Registered};
 use common::{Code, Field, Precision, SessionTz, TaosError, TaosResult, Value};
 use datafusion::arrow::datatypes::Schema;
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::MemoryCatalogProviderList;
 use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
-use datafusion::catalog::MemoryCatalogProviderList;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use std::sync::Arc;
@@ -47,7 +47,13 @@ pub struct QueryEngine {
     /// A session with DataFusion's and our functions registered, per (precision, zone):
     /// building one costs more than planning a small query, so it is built once and each
     /// query starts from a copy with an empty catalog of its own.
-    templates: std::sync::Mutex<Vec<((Precision, SessionTz), SessionState, Arc<functions::Registry>)>>,
+    templates: std::sync::Mutex<
+        Vec<(
+            (Precision, SessionTz),
+            SessionState,
+            Arc<functions::Registry>,
+        )>,
+    >,
 }
 
 /// DataFusion's errors as TDengine's: our own errors pass through (table not found, ...).
@@ -140,7 +146,11 @@ impl QueryEngine {
         // The catalog list is shared by clones of a state: give each query its own.
         let state = SessionStateBuilder::new_from_existing(template)
             .with_catalog_list(Arc::new(MemoryCatalogProviderList::new()))
-            .with_config(self.config.clone().with_create_default_catalog_and_schema(true))
+            .with_config(
+                self.config
+                    .clone()
+                    .with_create_default_catalog_and_schema(true),
+            )
             .build();
         let ctx = SessionContext::new_with_state(state);
         // Rebuilding a state re-registers functions in hash order, which can let a built-in

@@ -1,7 +1,7 @@
 //! `taosx run -f <source DSN> -t <sink DSN> [--parser @file.json | --parser JSON]
 //! [--on-error archive|discard|error] [--archive DIR] [--batch N]`: a one-off job without the
-//! service. A file source (`csv://`) ends when the file is imported; a stream source (`mqtt://`)
-//! runs until Ctrl-C. Prints rows written, records rejected and rows/s.
+//! service. A file source (`csv://`) ends when the file is imported; a stream source (`mqtt://`,
+//! `opcua://`) runs until Ctrl-C. Prints rows written, records rejected and rows/s.
 
 use crate::runtime::Writer;
 use std::path::PathBuf;
@@ -15,7 +15,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 pub const USAGE: &str = "\
 Usage: taosx run -f <source DSN> -t <sink DSN> --parser <@file.json | JSON> [options]
-  -f, --from DSN       csv:///path/file.csv[?header=true&delimiter=,], mqtt://host:1883?topics=a/+::1
+  -f, --from DSN       csv:///path/file.csv[?header=true&delimiter=,], mqtt://host:1883?topics=a/+::1,
+                       opcua://host:4840/path?nodes=ns=2;s=Temp1[&mode=poll&interval=1s]
   -t, --to DSN         taos://user:password@host:6030/db
   --parser SPEC        parser/mapping JSON ({\"parse\":{..},\"model\":{..}} or a task mapping), or @file
   --on-error POLICY    archive (default) | discard | error, for records that do not fit

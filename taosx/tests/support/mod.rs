@@ -356,6 +356,28 @@ impl Stack {
         })
     }
 
+    /// The rows of a query (empty when it fails).
+    pub fn rows(&self, sql: &str) -> Vec<Vec<common::Value>> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let Ok(c) = taosc::Connection::connect(taosc::ConnectOptions::new(
+                "127.0.0.1",
+                self.taosd_port,
+            ))
+            .await
+            else {
+                return Vec::new();
+            };
+            match c.query(sql).await {
+                Ok(r) => r.collect_rows().await.unwrap_or_default(),
+                Err(_) => Vec::new(),
+            }
+        })
+    }
+
     pub fn wait_count(&self, sql_from: &str, want: i64, within: Duration) -> i64 {
         let deadline = Instant::now() + within;
         let mut n = 0;

@@ -1,0 +1,139 @@
+//! From an OPC-UA value to the flattened fields the mapping reads, the way taosX names them:
+//!
+//! | field | what |
+//! |---|---|
+//! | `id` | the identifier without its `i=`/`s=`/`g=`/`b=` prefix, `.` and backticks as `_` |
+//! | `node_id` | the full node id (`ns=2;s=Temp1`) |
+//! | `ns` | namespace index |
+//! | `name` | browse name (display name when browsing gave one) |
+//! | `type` | lower-case TDengine type of the value (`double`, `int`, `bool`, `varchar`, ...) |
+//! | `value` | the value (number, bool or string; arrays and structures as JSON text) |
+//! | `quality` | the status code as a number (0 = Good) |
+//! | `quality_text` | its name (`Good`, `BadNoCommunication`, ...) |
+//! | `source_ts` / `server_ts` / `arrival_ts` | ms since the epoch |
+//!
+//! A missing source timestamp falls back to the server's, and a missing server timestamp to the
+//! arrival time, so a `source_ts` timestamp rule never rejects a value for lack of one.
+
+use opcua::types::{DataValue, Identifier, NodeId, Variant};
+use serde_json::{json, Value as Json};
+use std::collections::HashMap;
+
+/// What is known of a point before its values arrive.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointInfo {
+    pub node: NodeId,
+    pub name: String,
+}
+
+/// The identifier part of a node id, as table names want it.
+pub fn short_id(n: &NodeId) -> String {
+    let raw = match &n.identifier {
+        Identifier::Numeric(v) => v.to_string(),
+        Identifier::String(s) => s.as_ref().to_string(),
+        other => {
+            let t = other.to_string();
+            t.get(2..).unwrap_or("").to_string()
+        }
+    };
+    raw.replace(['.', '`'], "_")
+}
+
+/// Lower-case TDengine type and JSON value of a variant.
+pub fn variant_json(v: &Variant) -> (&'static str, Json) {
+    match v {
+        Variant::Empty => ("null", Json::Null),
+        Variant::Boolean(b) => ("bool", json!(b)),
+        Variant::SByte(x) => ("tinyint", json!(x)),
+        Variant::Byte(x) => ("utinyint", json!(x)),
+        Variant::Int16(x) => ("smallint", json!(x)),
+        Variant::UInt16(x) => ("usmallint", json!(x)),
+        Variant::Int32(x) => ("int", json!(x)),
+        Variant::UInt32(x) => ("uint", json!(x)),
+        Variant::Int64(x) => ("bigint", json!(x)),
+        Variant::UInt64(x) => ("ubigint", json!(x)),
+        Variant::Float(x) if x.is_finite() => ("float", json!(x)),
+        Variant::Double(x) if x.is_finite() => ("double", json!(x)),
+        // NaN and infinities have no JSON number: NULL.
+        Variant::Float(_) => ("float", Json::Null),
+        Variant::Double(_) => ("double", Json::Null),
+        Variant::String(s) => ("varchar", json!(s.as_ref())),
+        Variant::DateTime(d) => ("timestamp", json!(d.as_chrono().timestamp_millis())),
+        Variant::LocalizedText(t) => ("varchar", json!(t.text.as_ref())),
+        Variant::StatusCode(s) => ("uint", json!(s.bits())),
+        other => ("varchar", json!(format!("{other:?}"))),
+    }
+}
+
+/// The fields of one value of `point`.
+pub fn fields(point: &PointInfo, dv: &DataValue, arrival_ms: i64) -> HashMap<String, Json> {
+    let mut f = HashMap::with_capacity(12);
+    let (ty, value) = dv
+        .value
+        .as_ref()
+        .map(variant_json)
+        .unwrap_or(("null", Json::Null));
+    let status = dv.status.unwrap_or(opcua::types::StatusCode::Good);
+    let server = dv
+        .server_timestamp
+        .as_ref()
+        .map(|t| t.as_chrono().timestamp_millis())
+        .filter(|t| *t > 0)
+        .unwrap_or(arrival_ms);
+    let source = dv
+        .source_timestamp
+        .as_ref()
+        .map(|t| t.as_chrono().timestamp_millis())
+        .filter(|t| *t > 0)
+        .unwrap_or(server);
+    f.insert("id".into(), json!(short_id(&point.node)));
+    f.insert("node_id".into(), json!(point.node.to_string()));
+    f.insert("ns".into(), json!(point.node.namespace));
+    f.insert("name".into(), json!(point.name));
+    f.insert("type".into(), json!(ty));
+    f.insert("value".into(), value);
+    f.insert("quality".into(), json!(status.bits()));
+    f.insert("quality_text".into(), json!(status.to_string()));
+    f.insert("source_ts".into(), json!(source));
+    f.insert("server_ts".into(), json!(server));
+    f.insert("arrival_ts".into(), json!(arrival_ms));
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_of_a_value() {
+        let p = PointInfo {
+            node: "ns=2;s=Line1.Temp".parse().unwrap(),
+            name: "Temp".into(),
+        };
+        let mut dv = DataValue::new_now(Variant::Double(21.5));
+        dv.source_timestamp = None;
+        let f = fields(&p, &dv, 7);
+        assert_eq!(f["id"], json!("Line1_Temp"));
+        assert_eq!(f["node_id"], json!("ns=2;s=Line1.Temp"));
+        assert_eq!(
+            (f["ns"].clone(), f["type"].clone()),
+            (json!(2), json!("double"))
+        );
+        assert_eq!(f["value"], json!(21.5));
+        assert_eq!(f["quality"], json!(0));
+        assert_eq!(
+            f["source_ts"], f["server_ts"],
+            "source falls back to server"
+        );
+        let n: NodeId = "ns=3;i=1005".parse().unwrap();
+        assert_eq!(short_id(&n), "1005");
+        assert_eq!(variant_json(&Variant::Int32(-3)), ("int", json!(-3)));
+        assert_eq!(variant_json(&Variant::Double(f64::NAN)).1, Json::Null);
+        let empty = DataValue::default();
+        let f = fields(&p, &empty, 42);
+        assert_eq!(
+            (f["value"].clone(), f["source_ts"].clone()),
+            (Json::Null, json!(42))
+        );
+    }
+}

@@ -1,0 +1,342 @@
+//! The OPC-UA source against a server we did not write (PyPI asyncua, `support/opcua_server.py`)
+//! with real taosd, taosx and agent processes: subscription in taosx, polling in an agent, a
+//! server restart mid-run, `taosx run`, and a SignAndEncrypt (Basic256Sha256) channel with
+//! username and X.509 user logins.
+
+mod support;
+
+use common::Value;
+use serde_json::json;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::{free_port, python, Proc, Stack};
+
+const SERVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/opcua_server.py");
+
+/// The asyncua server on `port` with `count` variables changing every 200 ms.
+fn opc_server(py: &Path, dir: &Path, port: u16, count: usize, extra: &[&str]) -> Proc {
+    let log = dir.join(format!(
+        "opcua-{port}-{}.out",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+    ));
+    let mut p = Proc::spawn(
+        Command::new(py)
+            .arg(SERVER)
+            .arg(port.to_string())
+            .arg(count.to_string())
+            .args(extra),
+        log,
+    );
+    p.wait_log("READY", Duration::from_secs(90));
+    p
+}
+
+fn create_task(s: &Stack, body: serde_json::Value) -> String {
+    let (status, t) = s.api("POST", "/api/v1/tasks", Some(&body));
+    assert_eq!(status, 201, "{t}");
+    t["id"].as_str().unwrap().to_string()
+}
+
+fn task(s: &Stack, id: &str) -> serde_json::Value {
+    s.api("GET", &format!("/api/v1/tasks/{id}"), None).1
+}
+
+/// Values as the subscription mapping writes them: source timestamp, value, quality; tags
+/// node id, browse name and type.
+fn sub_mapping() -> serde_json::Value {
+    json!({
+        "stable": "opc_sub",
+        "table": "t_{id}",
+        "ts": {"field": "source_ts"},
+        "columns": [
+            {"name": "val", "type": "DOUBLE", "field": "value"},
+            {"name": "quality", "type": "BIGINT"}
+        ],
+        "tags": [
+            {"name": "node", "type": "VARCHAR(64)", "field": "node_id"},
+            {"name": "pname", "type": "VARCHAR(64)", "field": "name"},
+            {"name": "vtype", "type": "VARCHAR(16)", "field": "type"}
+        ]
+    })
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::VarChar(s) | Value::NChar(s) => s.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// Wait until `count(*)` of `from` exceeds `above`.
+fn wait_above(s: &Stack, from: &str, above: i64, within: Duration) -> i64 {
+    s.wait_count(from, above + 1, within)
+}
+
+#[test]
+fn opcua_subscribe_in_taosx_poll_in_agent_and_server_restart() {
+    let Some(py) = python() else { return };
+    let s = Stack::start();
+    let port = free_port();
+    let mut server = opc_server(&py, s.dir.path(), port, 300, &[]);
+
+    // Subscription inside taosx: every variable under Plant, found by browsing.
+    let sub = create_task(
+        &s,
+        json!({
+            "name": "opc-sub",
+            "from": format!("opcua://127.0.0.1:{port}/taos/test?root=ns=2;s=Plant&name_regex=^v&sampling=100ms&interval=200ms"),
+            "to": "taos:///plant",
+            "mapping": sub_mapping(),
+        }),
+    );
+    // Polling inside an agent: two listed nodes every 500 ms, arrival time as timestamp.
+    let (status, a) = s.api("POST", "/api/v1/agents", Some(&json!({"name": "opc-edge"})));
+    assert_eq!(status, 201, "{a}");
+    let agent_id = a["id"].as_str().unwrap().to_string();
+    let mut agent = s.agent("opc-agent", a["token"].as_str().unwrap());
+    agent.wait_log("connected to taosx", Duration::from_secs(20));
+    let poll = create_task(
+        &s,
+        json!({
+            "name": "opc-poll",
+            "from": format!("opc.tcp://127.0.0.1:{port}/taos/test?nodes=ns=2;s=v1,ns=2;s=v19&mode=poll&interval=500ms"),
+            "to": "taos:///plant",
+            "agent": agent_id,
+            "mapping": {
+                "stable": "opc_poll",
+                "table": "p_{id}",
+                "columns": [{"name": "val", "type": "DOUBLE", "field": "value"}],
+                "tags": [{"name": "node", "type": "VARCHAR(64)", "field": "node_id"}]
+            },
+        }),
+    );
+
+    // Every one of the 300 variables gets its table; values keep arriving.
+    let t0 = Instant::now();
+    for t in ["t_v0", "t_v3", "t_v9", "t_v150", "t_v299"] {
+        assert!(
+            s.wait_count(&format!("plant.{t}"), 3, Duration::from_secs(90)) >= 3,
+            "no rows in {t}; task: {}\ntaosx log:\n{}",
+            task(&s, &sub),
+            s.taosx.log()
+        );
+    }
+    assert!(
+        s.wait_count("plant.opc_sub", 900, Duration::from_secs(60)) >= 900,
+        "{}",
+        task(&s, &sub)
+    );
+    eprintln!("subscription: 300 tables filled in {:?}", t0.elapsed());
+    // Tags from the node; the Int32 variable is typed int, the others double.
+    let r = s.rows("SELECT node, pname, vtype FROM plant.t_v9 LIMIT 1");
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(
+        (text(&r[0][0]), text(&r[0][1]), text(&r[0][2])),
+        ("ns=2;s=v9".into(), "v9".into(), "int".into())
+    );
+    let r = s.rows("SELECT vtype FROM plant.t_v3 LIMIT 1");
+    assert_eq!(text(&r[0][0]), "double");
+    // Values and source timestamps: v9 is 9000 + tick, v3 is 3 + tick/1000; quality Good.
+    let r = s.rows("SELECT ts, val, quality FROM plant.t_v9 ORDER BY ts DESC LIMIT 1");
+    let (ts, val) = (r[0][0].as_i64().unwrap(), r[0][1].as_f64().unwrap());
+    assert!(val >= 9000.0 && val.fract() == 0.0, "{val}");
+    assert!(
+        (now_ms() - ts).abs() < 60_000,
+        "source ts {ts} far from now"
+    );
+    assert_eq!(r[0][2].as_i64(), Some(0));
+    let r = s.rows("SELECT val FROM plant.t_v3 ORDER BY ts DESC LIMIT 1");
+    let v3 = r[0][0].as_f64().unwrap();
+    assert!((3.0..4000.0).contains(&v3), "{v3}");
+
+    // Polling in the agent.
+    for t in ["p_v1", "p_v19"] {
+        assert!(
+            s.wait_count(&format!("plant.{t}"), 4, Duration::from_secs(60)) >= 4,
+            "no polled rows in {t}: {}\nagent log:\n{}",
+            task(&s, &poll),
+            agent.log()
+        );
+    }
+    let r = s.rows("SELECT node FROM plant.p_v19 LIMIT 1");
+    assert_eq!(text(&r[0][0]), "ns=2;s=v19");
+
+    // The server restarts: both tasks reconnect, subscribe again, and values keep arriving.
+    server.kill9();
+    std::thread::sleep(Duration::from_secs(3));
+    let sub_before = s.count("plant.t_v3");
+    let poll_before = s.count("plant.p_v1");
+    let _server = opc_server(&py, s.dir.path(), port, 300, &[]);
+    let restarted = Instant::now();
+    assert!(
+        wait_above(&s, "plant.t_v3", sub_before + 10, Duration::from_secs(90)) > sub_before + 10,
+        "subscription did not resume: {}\ntaosx log:\n{}",
+        task(&s, &sub),
+        s.taosx.log()
+    );
+    let n299 = s.count("plant.t_v299");
+    assert!(
+        wait_above(&s, "plant.t_v299", n299 + 5, Duration::from_secs(60)) > n299 + 5,
+        "not every item resubscribed"
+    );
+    assert!(
+        wait_above(&s, "plant.p_v1", poll_before + 4, Duration::from_secs(90)) > poll_before + 4,
+        "polling did not resume: {}\nagent log:\n{}",
+        task(&s, &poll),
+        agent.log()
+    );
+    eprintln!(
+        "after the restart, values again within {:?}",
+        restarted.elapsed()
+    );
+    let t = task(&s, &sub);
+    assert_eq!(t["metrics"]["source_connected"], true, "{t}");
+    assert!(t["metrics"]["rows_written"].as_u64() > Some(900), "{t}");
+
+    // The same source as a one-off `taosx run` job, stopped with Ctrl-C.
+    let mapping = json!({
+        "stable": "opc_run", "table": "r_{id}", "ts": {"field": "server_ts"},
+        "columns": [{"name": "val", "type": "DOUBLE", "field": "value"}],
+        "tags": [{"name": "node", "type": "VARCHAR(64)", "field": "node_id"}]
+    });
+    let run = Command::new(support::bin("taosx"))
+        .args(["run", "-f"])
+        .arg(format!(
+            "opcua://127.0.0.1:{port}/taos/test?nodes=ns=2;s=v5&mode=poll&interval=300ms"
+        ))
+        .args([
+            "-t",
+            &format!("taos://root:taosdata@127.0.0.1:{}/plant", s.taosd_port),
+        ])
+        .args(["--parser", &mapping.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(s.wait_count("plant.r_v5", 3, Duration::from_secs(60)) >= 3);
+    // SAFETY: a signal to our own child.
+    unsafe {
+        libc::kill(run.id() as i32, libc::SIGINT);
+    }
+    let out = run.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("rows written"),
+        "{text}"
+    );
+}
+
+#[test]
+fn opcua_sign_and_encrypt_with_username() {
+    let Some(py) = python() else { return };
+    let s = Stack::start();
+    let port = free_port();
+    let server_pki = s.dir.path().join("server-pki");
+    let server_pki = server_pki.display().to_string();
+    let _server = opc_server(
+        &py,
+        s.dir.path(),
+        port,
+        50,
+        &["--secure", &server_pki, "--user", "op:s3cret"],
+    );
+    let dsn = |user: &str, extra: &str| {
+        format!(
+            "opcua://{user}@127.0.0.1:{port}/taos/test?security_mode=SignAndEncrypt&security_policy=Basic256Sha256\
+             &nodes=ns=2;s=v1,ns=2;s=v2,ns=2;s=v9&sampling=100ms&interval=200ms&connect_timeout=60s{extra}"
+        )
+    };
+    let mapping = {
+        let mut m = sub_mapping();
+        m["stable"] = json!("opc_secure");
+        m["table"] = json!("s_{id}");
+        m
+    };
+    let good = create_task(
+        &s,
+        json!({"name": "secure", "from": dsn("op:s3cret", ""), "to": "taos:///plant", "mapping": mapping}),
+    );
+    let t0 = Instant::now();
+    assert!(
+        s.wait_count("plant.s_v9", 5, Duration::from_secs(120)) >= 5,
+        "{}\ntaosx log:\n{}",
+        task(&s, &good),
+        s.taosx.log()
+    );
+    eprintln!(
+        "SignAndEncrypt: first values after {:?} (client key made on first use)",
+        t0.elapsed()
+    );
+    let r = s.rows("SELECT val, vtype FROM plant.s_v9 ORDER BY ts DESC LIMIT 1");
+    assert!(r[0][0].as_f64().unwrap() >= 9000.0, "{r:?}");
+    assert_eq!(text(&r[0][1]), "int");
+    // The client certificate an operator would trust, made once under taosx's task data.
+    let pki = s.dir.path().join("taosx/tasks/opcua-pki");
+    assert!(
+        pki.join("own/cert.der").exists(),
+        "no client certificate in {}",
+        pki.display()
+    );
+    assert!(pki.join("private/private.pem").exists());
+
+    // X.509 user identity: the client's own certificate (made above) signs the token.
+    let x509 = create_task(
+        &s,
+        json!({"name": "x509", "from": dsn("", "&auth=certificate").replace("opcua://@", "opcua://").replace("nodes=ns=2;s=v1,ns=2;s=v2,", "nodes="),
+               "to": "taos:///plant", "mapping": {
+            "stable": "opc_x509", "table": "x_{id}",
+            "columns": [{"name": "val", "type": "DOUBLE", "field": "value"}],
+            "tags": [{"name": "node", "type": "VARCHAR(64)", "field": "node_id"}]
+        }}),
+    );
+    assert!(
+        s.wait_count("plant.x_v9", 3, Duration::from_secs(60)) >= 3,
+        "{}\ntaosx log:\n{}",
+        task(&s, &x509),
+        s.taosx.log()
+    );
+
+    // A wrong password never writes and says why.
+    let bad = create_task(
+        &s,
+        json!({"name": "bad-login", "from": dsn("op:wrong", "").replace("nodes=ns=2;s=v1,ns=2;s=v2,", "nodes="), "to": "taos:///plant", "mapping": {
+            "stable": "opc_bad", "table": "b_{id}",
+            "columns": [{"name": "val", "type": "DOUBLE", "field": "value"}],
+            "tags": [{"name": "node", "type": "VARCHAR(64)", "field": "node_id"}]
+        }}),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let t = task(&s, &bad);
+        if t["metrics"]["errors"].as_u64() >= Some(1) {
+            assert_eq!(t["metrics"]["rows_written"], 0, "{t}");
+            let why = t["metrics"]["last_error"].as_str().unwrap_or("");
+            assert!(why.contains("Bad"), "{t}");
+            eprintln!("wrong password: {why}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no error for a wrong password: {t}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // An unsupported definition is refused when the task is created.
+    let (status, e) = s.api(
+        "POST",
+        "/api/v1/tasks",
+        Some(&json!({"name": "x", "from": format!("opcua://127.0.0.1:{port}?security_mode=Sign&security_policy=None"), "to": "taos:///plant", "mapping": sub_mapping()})),
+    );
+    assert_eq!(status, 400, "{e}");
+}
