@@ -129,3 +129,32 @@ impl Drop for Taosd {
         }
     }
 }
+
+/// A program built next to the running one (`target/release/taosx` beside `edge_bench`).
+pub fn sibling(name: &str) -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join(name)))
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+/// One JSON request to a local HTTP API (taosx's), `Connection: close`.
+pub fn http_json(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> Result<serde_json::Value, String> {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .map_err(|e| e.to_string())?;
+    let mut r = String::new();
+    s.read_to_string(&mut r).map_err(|e| e.to_string())?;
+    let b = r.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    serde_json::from_str(b).map_err(|e| format!("{e}: {r}"))
+}

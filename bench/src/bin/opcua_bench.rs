@@ -6,9 +6,9 @@
 //! window: values received by the collector and rows written to taosd. See `--help`.
 
 use bench::flags::Flags;
-use bench::spawn::Taosd;
+use bench::spawn::{http_json as http, sibling, Taosd};
 use common::Precision;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -29,29 +29,8 @@ const SERVER: &str = concat!(
     "/../taosx/tests/support/opcua_server.py"
 );
 
-fn sibling(name: &str) -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(|d| d.join(name)))
-        .unwrap_or_else(|| PathBuf::from(name))
-}
-
 fn free_port() -> u16 {
     bench::spawn::free_port().unwrap_or(0)
-}
-
-fn http(port: u16, method: &str, path: &str, body: &str) -> Result<serde_json::Value, String> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .map_err(|e| e.to_string())?;
-    let mut r = String::new();
-    s.read_to_string(&mut r).map_err(|e| e.to_string())?;
-    let b = r.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    serde_json::from_str(b).map_err(|e| format!("{e}: {r}"))
 }
 
 /// Kills a child process when dropped (errors leave nothing running).
