@@ -16,7 +16,8 @@ use std::collections::HashMap;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Mapping {
-    /// Target super table (created if missing).
+    /// Target super table (created if missing). May be a template such as `opc_{type}`: each
+    /// name it gives is a super table of its own, created when its first row is written.
     pub stable: String,
     /// Subtable name template, e.g. `t_{id}`.
     pub table: String,
@@ -143,7 +144,9 @@ pub struct TsRule {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FieldRule {
     pub name: String,
-    /// TDengine type: `FLOAT`, `INT`, `VARCHAR(32)`, `BOOL`, ...
+    /// TDengine type: `FLOAT`, `INT`, `VARCHAR(32)`, `BOOL`, ... For a column, also a
+    /// variable such as `{type}`: the row's field names the type (`double`, `int`, `varchar`),
+    /// and the super table template must use the same variable so each type has its own table.
     #[serde(rename = "type")]
     pub ty: String,
     /// Source field or topic variable; defaults to `name`.
@@ -210,7 +213,18 @@ enum Part {
     Var(String),
 }
 
+/// A subtable name template: at least one variable, or every point would share a table.
 fn parse_template(t: &str) -> Result<Vec<Part>, MappingError> {
+    let parts = parse_parts(t, "table template")?;
+    if !parts.iter().any(|p| matches!(p, Part::Var(_))) {
+        return Err(err(format!(
+            "table template '{t}' has no variable: every point would go to one table"
+        )));
+    }
+    Ok(parts)
+}
+
+fn parse_parts(t: &str, what: &str) -> Result<Vec<Part>, MappingError> {
     let mut parts = Vec::new();
     let mut rest = t;
     while let Some(open) = rest.find('{') {
@@ -219,10 +233,10 @@ fn parse_template(t: &str) -> Result<Vec<Part>, MappingError> {
         }
         let close = rest[open..]
             .find('}')
-            .ok_or_else(|| err(format!("unclosed '{{' in table template '{t}'")))?;
+            .ok_or_else(|| err(format!("unclosed '{{' in {what} '{t}'")))?;
         let var = rest[open + 1..open + close].trim();
         if var.is_empty() {
-            return Err(err(format!("empty variable in table template '{t}'")));
+            return Err(err(format!("empty variable in {what} '{t}'")));
         }
         parts.push(Part::Var(var.to_string()));
         rest = &rest[open + close + 1..];
@@ -230,10 +244,8 @@ fn parse_template(t: &str) -> Result<Vec<Part>, MappingError> {
     if !rest.is_empty() {
         parts.push(Part::Lit(rest.to_string()));
     }
-    if !parts.iter().any(|p| matches!(p, Part::Var(_))) {
-        return Err(err(format!(
-            "table template '{t}' has no variable: every point would go to one table"
-        )));
+    if parts.is_empty() {
+        return Err(err(format!("empty {what}")));
     }
     Ok(parts)
 }
@@ -243,47 +255,169 @@ fn parse_template(t: &str) -> Result<Vec<Part>, MappingError> {
 pub struct Mapper {
     pub spec: Mapping,
     template: Vec<Part>,
+    /// The super table name as a template (a single literal when it is fixed).
+    stable: Vec<Part>,
     topic_vars: Vec<Option<String>>,
-    columns: Vec<(String, DataType, String)>,
+    columns: Vec<(String, ColType, String)>,
     tags: Vec<(String, DataType, String)>,
+}
+
+/// A column's type: declared, or named per row by a field (`{type}`).
+#[derive(Debug, Clone, PartialEq)]
+enum ColType {
+    Fixed(DataType),
+    Var(String),
+}
+
+/// Length given to string types named by a template variable (taosX uses 255 as well).
+const TEMPLATE_STRING_LEN: u32 = 255;
+
+/// A type named by a row (`double`, `int`, `i32`, `varchar`, `nchar(64)`, ...).
+fn type_by_name(s: &str) -> Result<DataType, MappingError> {
+    let t = s.trim().to_ascii_lowercase();
+    let ty = match t.as_str() {
+        "bool" | "boolean" => DataType::Bool,
+        "i8" | "tinyint" => DataType::TinyInt,
+        "i16" | "smallint" => DataType::SmallInt,
+        "i32" | "int" => DataType::Int,
+        "i64" | "bigint" => DataType::BigInt,
+        "u8" | "utinyint" => DataType::UTinyInt,
+        "u16" | "usmallint" => DataType::USmallInt,
+        "u32" | "uint" => DataType::UInt,
+        "u64" | "ubigint" => DataType::UBigInt,
+        "f32" | "float" => DataType::Float,
+        "f64" | "double" => DataType::Double,
+        "timestamp" => DataType::Timestamp,
+        "varchar" | "binary" | "string" => DataType::VarChar(TEMPLATE_STRING_LEN),
+        "nchar" => DataType::NChar(TEMPLATE_STRING_LEN),
+        "null" | "" => return Err(err("the value has no type (empty)")),
+        _ => parse_type(&t)?,
+    };
+    Ok(ty)
+}
+
+/// The type a written value had when its column's type came from a template; exact because
+/// [`type_by_name`] gives string types one fixed length.
+fn type_of_value(v: &Value) -> Option<DataType> {
+    Some(match v {
+        Value::Null => return None,
+        Value::Bool(_) => DataType::Bool,
+        Value::TinyInt(_) => DataType::TinyInt,
+        Value::SmallInt(_) => DataType::SmallInt,
+        Value::Int(_) => DataType::Int,
+        Value::BigInt(_) => DataType::BigInt,
+        Value::UTinyInt(_) => DataType::UTinyInt,
+        Value::USmallInt(_) => DataType::USmallInt,
+        Value::UInt(_) => DataType::UInt,
+        Value::UBigInt(_) => DataType::UBigInt,
+        Value::Float(_) => DataType::Float,
+        Value::Double(_) => DataType::Double,
+        Value::Timestamp(_) => DataType::Timestamp,
+        Value::VarChar(_) => DataType::VarChar(TEMPLATE_STRING_LEN),
+        Value::NChar(_) => DataType::NChar(TEMPLATE_STRING_LEN),
+        Value::Json(_) | Value::VarBinary(_) | Value::Geometry(_) => return None,
+    })
+}
+
+/// Expand a template with a row's fields; `what` names it in errors.
+fn expand(
+    parts: &[Part],
+    fields: &HashMap<String, Json>,
+    what: &str,
+) -> Result<String, MappingError> {
+    let mut name = String::new();
+    for p in parts {
+        match p {
+            Part::Lit(s) => name.push_str(s),
+            Part::Var(v) => match fields.get(v) {
+                Some(Json::String(s)) => name.push_str(s),
+                Some(Json::Null) | None => {
+                    return Err(err(format!("{what} variable '{v}' is missing")))
+                }
+                Some(other) => name.push_str(&other.to_string()),
+            },
+        }
+    }
+    Ok(name)
 }
 
 impl Mapper {
     /// Check everything that can be checked before the first message.
     pub fn new(spec: &Mapping) -> Result<Mapper, MappingError> {
-        if !valid_name(&spec.stable) {
-            return Err(err(format!("invalid super table name '{}'", spec.stable)));
+        let stable = parse_parts(&spec.stable, "super table template")?;
+        let literal = |p: &[Part]| match p {
+            [Part::Lit(s)] => Some(s.clone()),
+            _ => None,
+        };
+        match literal(&stable) {
+            Some(name) if !valid_name(&name) => {
+                return Err(err(format!("invalid super table name '{name}'")))
+            }
+            _ => {}
         }
+        let stable_vars: Vec<&str> = stable
+            .iter()
+            .filter_map(|p| match p {
+                Part::Var(v) => Some(v.as_str()),
+                Part::Lit(_) => None,
+            })
+            .collect();
         if spec.columns.is_empty() {
             return Err(err("the mapping has no columns"));
         }
-        let rules = |list: &[FieldRule], what: &str| {
-            let mut out = Vec::new();
-            for r in list {
-                if !valid_name(&r.name) || r.name.eq_ignore_ascii_case("ts") {
-                    return Err(err(format!("invalid {what} name '{}'", r.name)));
-                }
-                let ty = parse_type(&r.ty)?;
-                if ty == DataType::Timestamp && what == "tag" {
-                    return Err(err(format!("tag '{}' cannot be a TIMESTAMP", r.name)));
-                }
-                out.push((
-                    r.name.clone(),
-                    ty,
-                    r.field.clone().unwrap_or_else(|| r.name.clone()),
-                ));
+        let check = |r: &FieldRule, what: &str| {
+            if !valid_name(&r.name) || r.name.eq_ignore_ascii_case("ts") {
+                return Err(err(format!("invalid {what} name '{}'", r.name)));
             }
-            Ok(out)
+            Ok((
+                r.name.clone(),
+                r.field.clone().unwrap_or_else(|| r.name.clone()),
+            ))
         };
-        let columns = rules(&spec.columns, "column")?;
-        let tags = rules(&spec.tags, "tag")?;
+        let mut columns = Vec::new();
+        for r in &spec.columns {
+            let (name, field) = check(r, "column")?;
+            let ty = match r
+                .ty
+                .trim()
+                .strip_prefix('{')
+                .and_then(|t| t.strip_suffix('}'))
+            {
+                Some(var) => {
+                    let var = var.trim();
+                    if !stable_vars.contains(&var) {
+                        return Err(err(format!(
+                            "column '{name}' takes its type from '{{{var}}}', so the super table \
+                             template needs '{{{var}}}' too (e.g. \"opc_{{{var}}}\"): one table \
+                             cannot hold several types in a column"
+                        )));
+                    }
+                    ColType::Var(var.to_string())
+                }
+                None => ColType::Fixed(parse_type(&r.ty)?),
+            };
+            columns.push((name, ty, field));
+        }
+        let mut tags = Vec::new();
+        for r in &spec.tags {
+            let (name, field) = check(r, "tag")?;
+            let ty = parse_type(&r.ty)?;
+            if ty == DataType::Timestamp {
+                return Err(err(format!("tag '{}' cannot be a TIMESTAMP", r.name)));
+            }
+            tags.push((name, ty, field));
+        }
         if tags.is_empty() {
             return Err(err(
                 "the mapping has no tags: a super table needs at least one",
             ));
         }
         let mut seen = std::collections::HashSet::new();
-        for (n, _, _) in columns.iter().chain(tags.iter()) {
+        let names = columns
+            .iter()
+            .map(|c| &c.0)
+            .chain(tags.iter().map(|t| &t.0));
+        for n in names {
             if !seen.insert(n.to_ascii_lowercase()) {
                 return Err(err(format!("name '{n}' is used twice")));
             }
@@ -304,6 +438,7 @@ impl Mapper {
             .unwrap_or_default();
         Ok(Mapper {
             template: parse_template(&spec.table)?,
+            stable,
             spec: spec.clone(),
             topic_vars,
             columns,
@@ -311,12 +446,57 @@ impl Mapper {
         })
     }
 
-    /// `CREATE STABLE IF NOT EXISTS` for the target.
+    /// Is the super table named per row?
+    pub fn stable_is_template(&self) -> bool {
+        self.stable.iter().any(|p| matches!(p, Part::Var(_)))
+    }
+
+    /// `CREATE STABLE IF NOT EXISTS` for a fixed target (see [`Mapper::create_stable_sql_for`]
+    /// for a template).
     pub fn create_stable_sql(&self, db: &str) -> String {
+        let types: Vec<Option<DataType>> = self
+            .columns
+            .iter()
+            .map(|(_, t, _)| match t {
+                ColType::Fixed(t) => Some(*t),
+                ColType::Var(_) => None,
+            })
+            .collect();
+        self.stable_sql(db, &self.spec.stable, &types)
+    }
+
+    /// `CREATE STABLE IF NOT EXISTS` for the super table of `table`, a table this mapper built:
+    /// the types of templated columns are read from its first row (never NULL there, see
+    /// [`Mapper::row`]). `None` when the table has no super table or no rows.
+    pub fn create_stable_sql_for(&self, db: &str, table: &WriteTable) -> Option<String> {
+        let stable = &table.using.as_ref()?.stable;
+        let first = table.rows.first()?;
+        let types: Vec<Option<DataType>> = self
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, (_, t, _))| match t {
+                ColType::Fixed(t) => Some(*t),
+                ColType::Var(_) => first.get(i + 1).and_then(type_of_value),
+            })
+            .collect();
+        if types.iter().any(Option::is_none) {
+            return None;
+        }
+        Some(self.stable_sql(db, stable, &types))
+    }
+
+    fn stable_sql(&self, db: &str, stable: &str, types: &[Option<DataType>]) -> String {
         let cols: Vec<String> = self
             .columns
             .iter()
-            .map(|(n, t, _)| format!("`{n}` {}", t.sql()))
+            .zip(types)
+            .map(|((n, _, _), t)| {
+                format!(
+                    "`{n}` {}",
+                    t.map(DataType::sql).unwrap_or_else(|| "DOUBLE".into())
+                )
+            })
             .collect();
         let tags: Vec<String> = self
             .tags
@@ -324,8 +504,7 @@ impl Mapper {
             .map(|(n, t, _)| format!("`{n}` {}", t.sql()))
             .collect();
         format!(
-            "CREATE STABLE IF NOT EXISTS `{db}`.`{}` (`ts` TIMESTAMP, {}) TAGS ({})",
-            self.spec.stable,
+            "CREATE STABLE IF NOT EXISTS `{db}`.`{stable}` (`ts` TIMESTAMP, {}) TAGS ({})",
             cols.join(", "),
             tags.join(", ")
         )
@@ -370,22 +549,21 @@ impl Mapper {
         arrival_ms: i64,
         out: &mut BatchBuilder,
     ) -> Result<(), MappingError> {
-        let mut name = String::new();
-        for p in &self.template {
-            match p {
-                Part::Lit(s) => name.push_str(s),
-                Part::Var(v) => match fields.get(v) {
-                    Some(Json::String(s)) => name.push_str(s),
-                    Some(Json::Null) | None => {
-                        return Err(err(format!("table name variable '{v}' is missing")))
-                    }
-                    Some(other) => name.push_str(&other.to_string()),
-                },
-            }
-        }
+        let name = expand(&self.template, fields, "table name")?;
         if name.is_empty() || name.len() > 192 || name.contains(['.', '`']) {
             return Err(err(format!("invalid subtable name '{name}'")));
         }
+        let stable = match &self.stable[..] {
+            [Part::Lit(s)] => s.clone(),
+            parts => {
+                // As taosX does: a `.` from a variable becomes `_`.
+                let s = expand(parts, fields, "super table name")?.replace('.', "_");
+                if !valid_name(&s) {
+                    return Err(err(format!("invalid super table name '{s}'")));
+                }
+                s
+            }
+        };
         let ts = match &self.spec.ts {
             None => arrival_ms,
             Some(rule) => parse_ts(
@@ -398,15 +576,33 @@ impl Mapper {
         let mut row = Vec::with_capacity(self.columns.len() + 1);
         row.push(Value::Timestamp(ts));
         for (n, ty, f) in &self.columns {
-            row.push(convert(fields.get(f), *ty, n)?);
+            let v = match ty {
+                ColType::Fixed(t) => convert(fields.get(f), *t, n)?,
+                ColType::Var(var) => {
+                    let named = match fields.get(var) {
+                        Some(Json::String(s)) => s.as_str(),
+                        _ => return Err(err(format!("type variable '{var}' is missing"))),
+                    };
+                    let t =
+                        type_by_name(named).map_err(|e| err(format!("column '{n}': {}", e.0)))?;
+                    let v = convert(fields.get(f), t, n)?;
+                    // The writer reads the new super table's types from the first row.
+                    if v.is_null() {
+                        return Err(err(format!(
+                            "column '{n}' is NULL and its type comes from '{{{var}}}'"
+                        )));
+                    }
+                    v
+                }
+            };
+            row.push(v);
         }
         let tags = self
             .tags
             .iter()
             .map(|(n, ty, f)| convert(fields.get(f), *ty, n))
             .collect::<Result<Vec<_>, _>>()?;
-        out.push(&name, self, tags, row);
-        Ok(())
+        out.push(&name, &stable, self, tags, row)
     }
 
     pub fn column_names(&self) -> Vec<String> {
@@ -591,14 +787,30 @@ impl BatchBuilder {
         }
     }
 
-    fn push(&mut self, table: &str, m: &Mapper, tags: Vec<Value>, row: Vec<Value>) {
+    fn push(
+        &mut self,
+        table: &str,
+        stable: &str,
+        m: &Mapper,
+        tags: Vec<Value>,
+        row: Vec<Value>,
+    ) -> Result<(), MappingError> {
         let i = match self.index.get(table) {
-            Some(i) => *i,
+            Some(i) => {
+                let had = self.tables[*i].using.as_ref().map(|u| u.stable.as_str());
+                if had != Some(stable) {
+                    return Err(err(format!(
+                        "table '{table}' is in super table '{}' but this row is for '{stable}'",
+                        had.unwrap_or("")
+                    )));
+                }
+                *i
+            }
             None => {
                 self.tables.push(WriteTable {
                     name: table.to_string(),
                     using: Some(WriteUsing {
-                        stable: m.spec.stable.clone(),
+                        stable: stable.to_string(),
                         tag_names: m.tag_names(),
                         tags,
                     }),
@@ -611,6 +823,7 @@ impl BatchBuilder {
         };
         self.tables[i].rows.push(row);
         self.points += 1;
+        Ok(())
     }
 
     pub fn points(&self) -> usize {
@@ -753,5 +966,78 @@ mod tests {
         let mut m = mapping();
         m.columns[1].name = "current".into();
         assert!(Mapper::new(&m).unwrap_err().0.contains("twice"));
+    }
+
+    #[test]
+    fn super_table_named_by_the_value_type() {
+        let spec: Mapping = serde_json::from_value(serde_json::json!({
+            "stable": "opc_{type}",
+            "table": "t_{id}",
+            "ts": {"field": "ts"},
+            "columns": [
+                {"name": "val", "type": "{type}", "field": "value"},
+                {"name": "quality", "type": "INT"}
+            ],
+            "tags": [{"name": "point_id", "type": "VARCHAR(64)", "field": "id"}]
+        }))
+        .unwrap();
+        let m = Mapper::new(&spec).unwrap();
+        assert!(m.stable_is_template());
+        let row = |id: &str, ty: &str, v: Json| -> HashMap<String, Json> {
+            [
+                ("id", Json::from(id)),
+                ("type", Json::from(ty)),
+                ("value", v),
+                ("quality", Json::from(0)),
+                ("ts", Json::from(1_700_000_000_000i64)),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect()
+        };
+        let mut b = BatchBuilder::new("edge");
+        m.row(&row("a", "double", Json::from(1.5)), 0, &mut b)
+            .unwrap();
+        m.row(&row("b", "int", Json::from(7)), 0, &mut b).unwrap();
+        m.row(&row("c", "varchar", Json::from("on")), 0, &mut b)
+            .unwrap();
+        m.row(&row("d", "bool", Json::from(true)), 0, &mut b)
+            .unwrap();
+        let e = m
+            .row(&row("a", "int", Json::from(2)), 0, &mut b)
+            .unwrap_err();
+        assert!(e.0.contains("'opc_double'"), "{e}");
+        let e = m
+            .row(&row("e", "double", Json::Null), 0, &mut b)
+            .unwrap_err();
+        assert!(e.0.contains("NULL"), "{e}");
+        let e = m.row(&row("e", "null", Json::Null), 0, &mut b).unwrap_err();
+        assert!(e.0.contains("no type"), "{e}");
+        let batch = b.take();
+        let sql: Vec<String> = batch
+            .tables
+            .iter()
+            .map(|t| m.create_stable_sql_for("edge", t).unwrap())
+            .collect();
+        assert_eq!(
+            sql[0],
+            "CREATE STABLE IF NOT EXISTS `edge`.`opc_double` (`ts` TIMESTAMP, `val` DOUBLE, \
+             `quality` INT) TAGS (`point_id` VARCHAR(64))"
+        );
+        assert!(
+            sql[1].contains("`opc_int` (`ts` TIMESTAMP, `val` INT,"),
+            "{}",
+            sql[1]
+        );
+        assert!(sql[2].contains("`opc_varchar` (`ts` TIMESTAMP, `val` VARCHAR(255),"));
+        assert!(sql[3].contains("`opc_bool` (`ts` TIMESTAMP, `val` BOOL,"));
+        assert_eq!(batch.tables[1].rows[0][1], Value::Int(7));
+
+        // A templated type needs its variable in the super table name.
+        let mut bad = spec.clone();
+        bad.stable = "opc".into();
+        assert!(Mapper::new(&bad).unwrap_err().0.contains("needs '{type}'"));
+        bad.stable = "opc_{type".into();
+        assert!(Mapper::new(&bad).is_err());
     }
 }

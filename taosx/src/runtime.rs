@@ -80,15 +80,12 @@ impl Writer {
         Ok(g[i].clone())
     }
 
-    /// The task's database (WAL_LEVEL 2: an acknowledged write is on disk) and super table.
+    /// The task's database (WAL_LEVEL 2: an acknowledged write is on disk) and super table
+    /// (super tables named by a template are created as their first rows arrive, see
+    /// [`Writer::prepare_stables`]).
     pub async fn prepare(&self, spec: &TaskSpec) -> Result<(), TaosError> {
         let key = (spec.db.clone(), spec.mapping.stable.clone());
-        if self
-            .prepared
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&key)
-        {
+        if self.is_prepared(&key) {
             return Ok(());
         }
         let mapper = Mapper::new(&spec.mapping)
@@ -99,11 +96,56 @@ impl Writer {
             spec.db
         ))
         .await?;
-        c.exec(&mapper.create_stable_sql(&spec.db)).await?;
+        if !mapper.stable_is_template() {
+            c.exec(&mapper.create_stable_sql(&spec.db)).await?;
+        }
+        self.mark_prepared(key);
+        Ok(())
+    }
+
+    fn is_prepared(&self, key: &(String, String)) -> bool {
+        self.prepared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(key)
+    }
+
+    fn mark_prepared(&self, key: (String, String)) {
         self.prepared
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(key);
+    }
+
+    /// Create the super tables a templated mapping named in `batch` that are not known yet,
+    /// with the column types of their first rows.
+    async fn prepare_stables(
+        &self,
+        spec: &TaskSpec,
+        batch: &taos_edge::Batch,
+    ) -> Result<(), TaosError> {
+        let mut mapper = None;
+        for t in &batch.tables {
+            let Some(u) = &t.using else { continue };
+            let key = (spec.db.clone(), u.stable.clone());
+            if u.stable == spec.mapping.stable || self.is_prepared(&key) {
+                continue;
+            }
+            if mapper.is_none() {
+                mapper = Some(
+                    Mapper::new(&spec.mapping)
+                        .map_err(|e| TaosError::new(common::Code::INVALID_PARA, e.0))?,
+                );
+            }
+            let Some(sql) = mapper
+                .as_ref()
+                .and_then(|m| m.create_stable_sql_for(&spec.db, t))
+            else {
+                continue;
+            };
+            self.conn().await?.exec(&sql).await?;
+            self.mark_prepared(key);
+        }
         Ok(())
     }
 
@@ -113,6 +155,7 @@ impl Writer {
         mut batch: taos_edge::Batch,
     ) -> Result<u64, TaosError> {
         self.prepare(spec).await?;
+        self.prepare_stables(spec, &batch).await?;
         // The task decides the database, whatever the batch says.
         batch.db = spec.db.clone();
         let n = taos_edge::points(&batch);

@@ -46,7 +46,7 @@ fn task(s: &Stack, id: &str) -> serde_json::Value {
 }
 
 /// Values as the subscription mapping writes them: source timestamp, value, quality; tags
-/// node id, browse name and type.
+/// node id, browse name, type and node attributes.
 fn sub_mapping() -> serde_json::Value {
     json!({
         "stable": "opc_sub",
@@ -59,7 +59,10 @@ fn sub_mapping() -> serde_json::Value {
         "tags": [
             {"name": "node", "type": "VARCHAR(64)", "field": "node_id"},
             {"name": "pname", "type": "VARCHAR(64)", "field": "name"},
-            {"name": "vtype", "type": "VARCHAR(16)", "field": "type"}
+            {"name": "vtype", "type": "VARCHAR(16)", "field": "type"},
+            {"name": "dname", "type": "VARCHAR(64)", "field": "DisplayName"},
+            {"name": "descr", "type": "NCHAR(64)", "field": "Description"},
+            {"name": "path", "type": "VARCHAR(128)", "field": "Path"}
         ]
     })
 }
@@ -100,7 +103,9 @@ fn opcua_subscribe_in_taosx_poll_in_agent_and_server_restart() {
             "mapping": sub_mapping(),
         }),
     );
-    // Polling inside an agent: two listed nodes every 500 ms, arrival time as timestamp.
+    // Polling inside an agent: two listed nodes every 500 ms, arrival time as timestamp, one
+    // super table per value type as taosX names them (`opc_{type}`), created by taosx when the
+    // first rows of each type arrive from the agent.
     let (status, a) = s.api("POST", "/api/v1/agents", Some(&json!({"name": "opc-edge"})));
     assert_eq!(status, 201, "{a}");
     let agent_id = a["id"].as_str().unwrap().to_string();
@@ -114,10 +119,16 @@ fn opcua_subscribe_in_taosx_poll_in_agent_and_server_restart() {
             "to": "taos:///plant",
             "agent": agent_id,
             "mapping": {
-                "stable": "opc_poll",
+                "stable": "opc_{type}",
                 "table": "p_{id}",
-                "columns": [{"name": "val", "type": "DOUBLE", "field": "value"}],
-                "tags": [{"name": "node", "type": "VARCHAR(64)", "field": "node_id"}]
+                "columns": [
+                    {"name": "val", "type": "{type}", "field": "value"},
+                    {"name": "quality", "type": "INT"}
+                ],
+                "tags": [
+                    {"name": "node", "type": "VARCHAR(64)", "field": "node_id"},
+                    {"name": "descr", "type": "VARCHAR(64)", "field": "description"}
+                ]
             },
         }),
     );
@@ -145,8 +156,11 @@ fn opcua_subscribe_in_taosx_poll_in_agent_and_server_restart() {
         (text(&r[0][0]), text(&r[0][1]), text(&r[0][2])),
         ("ns=2;s=v9".into(), "v9".into(), "int".into())
     );
-    let r = s.rows("SELECT vtype FROM plant.t_v3 LIMIT 1");
-    assert_eq!(text(&r[0][0]), "double");
+    let r = s.rows("SELECT vtype, dname, descr, path FROM plant.t_v3 LIMIT 1");
+    assert_eq!(
+        r[0].iter().map(text).collect::<Vec<_>>(),
+        ["double", "Sensor 3", "variable 3 of the plant", "Plant/v3"]
+    );
     // Values and source timestamps: v9 is 9000 + tick, v3 is 3 + tick/1000; quality Good.
     let r = s.rows("SELECT ts, val, quality FROM plant.t_v9 ORDER BY ts DESC LIMIT 1");
     let (ts, val) = (r[0][0].as_i64().unwrap(), r[0][1].as_f64().unwrap());
@@ -169,8 +183,36 @@ fn opcua_subscribe_in_taosx_poll_in_agent_and_server_restart() {
             agent.log()
         );
     }
-    let r = s.rows("SELECT node FROM plant.p_v19 LIMIT 1");
-    assert_eq!(text(&r[0][0]), "ns=2;s=v19");
+    let r = s.rows("SELECT node, descr FROM plant.p_v19 LIMIT 1");
+    assert_eq!(
+        (text(&r[0][0]), text(&r[0][1])),
+        ("ns=2;s=v19".into(), "variable 19 of the plant".into())
+    );
+    // v1 is a Double, v19 an Int32: each went to the super table of its type, whose value
+    // column has that type.
+    let tables = |stb: &str| {
+        s.rows(&format!(
+            "SELECT table_name FROM information_schema.ins_tables WHERE db_name = 'plant' AND stable_name = '{stb}' ORDER BY table_name"
+        ))
+        .iter()
+        .map(|r| text(&r[0]))
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(tables("opc_double"), ["p_v1"]);
+    assert_eq!(tables("opc_int"), ["p_v19"]);
+    let val_type = |stb: &str| {
+        s.rows(&format!("DESCRIBE plant.{stb}"))
+            .iter()
+            .find(|r| text(&r[0]) == "val")
+            .map(|r| text(&r[1]))
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        (val_type("opc_double"), val_type("opc_int")),
+        ("DOUBLE".into(), "INT".into())
+    );
+    let r = s.rows("SELECT val FROM plant.p_v19 ORDER BY ts DESC LIMIT 1");
+    assert!(matches!(r[0][0], Value::Int(v) if v >= 19_000), "{r:?}");
 
     // The server restarts: both tasks reconnect, subscribe again, and values keep arriving.
     server.kill9();

@@ -38,30 +38,66 @@ pub async fn resolve(session: &Session, points: &Points) -> Result<Vec<PointInfo
     names(session, nodes).await
 }
 
-/// Point infos for listed nodes, named by their browse names (the id when a node has none).
+/// Point infos for listed nodes, with their browse and display names and descriptions (the
+/// id stands in for a missing name); the path of a listed node is its browse name.
 async fn names(session: &Session, nodes: Vec<NodeId>) -> Result<Vec<PointInfo>, OpcUaError> {
+    const ATTRS: [AttributeId; 3] = [
+        AttributeId::BrowseName,
+        AttributeId::DisplayName,
+        AttributeId::Description,
+    ];
     let mut out = Vec::with_capacity(nodes.len());
-    for chunk in nodes.chunks(CHUNK) {
+    for chunk in nodes.chunks(CHUNK / ATTRS.len()) {
         let reads: Vec<ReadValueId> = chunk
             .iter()
-            .map(|n| ReadValueId::new(n.clone(), AttributeId::BrowseName))
+            .flat_map(|n| ATTRS.map(|a| ReadValueId::new(n.clone(), a)))
             .collect();
         let values = session
             .read(&reads, TimestampsToReturn::Neither, 0.0)
             .await
-            .map_err(|e| OpcUaError::Session(format!("reading browse names: {e}")))?;
-        for (node, dv) in chunk.iter().zip(values.iter()) {
-            let name = match &dv.value {
+            .map_err(|e| OpcUaError::Session(format!("reading node attributes: {e}")))?;
+        for (node, dv) in chunk.iter().zip(values.chunks(ATTRS.len())) {
+            let name = match dv.first().and_then(|d| d.value.as_ref()) {
                 Some(Variant::QualifiedName(q)) => q.name.as_ref().to_string(),
                 _ => super::values::short_id(node),
             };
             out.push(PointInfo {
                 node: node.clone(),
+                display_name: text(dv.get(1)).unwrap_or_else(|| name.clone()),
+                description: text(dv.get(2)).unwrap_or_default(),
+                path: name.clone(),
                 name,
             });
         }
     }
     Ok(out)
+}
+
+/// The text of a LocalizedText attribute.
+fn text(dv: Option<&opcua::types::DataValue>) -> Option<String> {
+    match dv?.value.as_ref()? {
+        Variant::LocalizedText(t) => Some(t.text.as_ref().to_string()),
+        Variant::String(s) => Some(s.as_ref().to_string()),
+        _ => None,
+    }
+}
+
+/// Fill in the descriptions of browsed points (a browse result does not carry them).
+async fn describe(session: &Session, points: &mut [PointInfo]) -> Result<(), OpcUaError> {
+    for chunk in points.chunks_mut(CHUNK) {
+        let reads: Vec<ReadValueId> = chunk
+            .iter()
+            .map(|p| ReadValueId::new(p.node.clone(), AttributeId::Description))
+            .collect();
+        let values = session
+            .read(&reads, TimestampsToReturn::Neither, 0.0)
+            .await
+            .map_err(|e| OpcUaError::Session(format!("reading descriptions: {e}")))?;
+        for (p, dv) in chunk.iter_mut().zip(values.iter()) {
+            p.description = text(Some(dv)).unwrap_or_default();
+        }
+    }
+    Ok(())
 }
 
 fn class_of(name: &str) -> NodeClass {
@@ -99,7 +135,18 @@ async fn browse(session: &Session, f: &BrowseFilter) -> Result<Vec<PointInfo>, O
         .parse()
         .map_err(|_| OpcUaError::Points(format!("invalid root node '{}'", f.root)))?;
     let mut seen: HashSet<NodeId> = HashSet::from([root.clone()]);
-    let mut level = vec![root];
+    // Each node with its browse path from the root (`Plant/Line1/Temp`; paths start below the
+    // Objects folder, which every path would share).
+    let root_path = if root == NodeId::objects_folder_id() {
+        String::new()
+    } else {
+        names(session, vec![root.clone()])
+            .await?
+            .pop()
+            .map(|p| p.name)
+            .unwrap_or_default()
+    };
+    let mut level: Vec<(NodeId, String)> = vec![(root, root_path)];
     let mut out = Vec::new();
     for _ in 0..f.depth {
         if level.is_empty() {
@@ -109,7 +156,7 @@ async fn browse(session: &Session, f: &BrowseFilter) -> Result<Vec<PointInfo>, O
         for chunk in level.chunks(CHUNK) {
             let desc: Vec<BrowseDescription> = chunk
                 .iter()
-                .map(|n| BrowseDescription {
+                .map(|(n, _)| BrowseDescription {
                     node_id: n.clone(),
                     browse_direction: BrowseDirection::Forward,
                     reference_type_id: ReferenceTypeId::HierarchicalReferences.into(),
@@ -122,14 +169,23 @@ async fn browse(session: &Session, f: &BrowseFilter) -> Result<Vec<PointInfo>, O
                 .browse(&desc, CHUNK as u32, None)
                 .await
                 .map_err(|e| OpcUaError::Session(format!("browse: {e}")))?;
-            // Follow continuation points until every node's references are in.
+            // Follow continuation points until every node's references are in, remembering
+            // which browsed node (its path) each reference came from.
             let mut refs = Vec::new();
+            let mut from: Vec<usize> = (0..chunk.len()).collect();
             loop {
                 let mut cps = Vec::new();
-                for r in results {
-                    refs.extend(r.references.unwrap_or_default());
+                let mut cp_from = Vec::new();
+                for (r, i) in results.into_iter().zip(from.iter()) {
+                    refs.extend(
+                        r.references
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|x| (*i, x)),
+                    );
                     if !r.continuation_point.is_null() {
                         cps.push(r.continuation_point);
+                        cp_from.push(*i);
                     }
                 }
                 if cps.is_empty() {
@@ -139,8 +195,9 @@ async fn browse(session: &Session, f: &BrowseFilter) -> Result<Vec<PointInfo>, O
                     .browse_next(false, &cps)
                     .await
                     .map_err(|e| OpcUaError::Session(format!("browse next: {e}")))?;
+                from = cp_from;
             }
-            for r in refs {
+            for (parent, r) in refs {
                 if r.node_id.server_index != 0 {
                     continue; // another server's node
                 }
@@ -149,6 +206,10 @@ async fn browse(session: &Session, f: &BrowseFilter) -> Result<Vec<PointInfo>, O
                     continue;
                 }
                 let name = r.browse_name.name.as_ref().to_string();
+                let path = match chunk[parent].1.as_str() {
+                    "" => name.clone(),
+                    p => format!("{p}/{name}"),
+                };
                 let ns_ok = if f.namespaces.is_empty() {
                     node.namespace != 0
                 } else {
@@ -169,11 +230,14 @@ async fn browse(session: &Session, f: &BrowseFilter) -> Result<Vec<PointInfo>, O
                     out.push(PointInfo {
                         node: node.clone(),
                         name,
+                        display_name: r.display_name.text.as_ref().to_string(),
+                        description: String::new(),
+                        path: path.clone(),
                     });
                 }
                 // Variables can have child variables (properties); objects have children.
                 if matches!(r.node_class, NodeClass::Object | NodeClass::Variable) {
-                    next.push(node);
+                    next.push((node, path));
                 }
             }
         }
@@ -185,5 +249,6 @@ async fn browse(session: &Session, f: &BrowseFilter) -> Result<Vec<PointInfo>, O
             f.root
         )));
     }
+    describe(session, &mut out).await?;
     Ok(out)
 }

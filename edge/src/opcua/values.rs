@@ -5,7 +5,10 @@
 //! | `id` | the identifier without its `i=`/`s=`/`g=`/`b=` prefix, `.` and backticks as `_` |
 //! | `node_id` | the full node id (`ns=2;s=Temp1`) |
 //! | `ns` | namespace index |
-//! | `name` | browse name (display name when browsing gave one) |
+//! | `name`, `BrowseName` | browse name |
+//! | `display_name`, `DisplayName` | display name (the browse name when the node has none) |
+//! | `description`, `Description` | description (empty when the node has none) |
+//! | `path`, `Path` | browse names from the browse root, joined by `/` (`Plant/Line1/Temp`; below the Objects folder when browsing from it); a listed node's browse name |
 //! | `type` | lower-case TDengine type of the value (`double`, `int`, `bool`, `varchar`, ...) |
 //! | `value` | the value (number, bool or string; arrays and structures as JSON text) |
 //! | `quality` | the status code as a number (0 = Good) |
@@ -23,7 +26,11 @@ use std::collections::HashMap;
 #[derive(Debug, Clone, PartialEq)]
 pub struct PointInfo {
     pub node: NodeId,
+    /// Browse name.
     pub name: String,
+    pub display_name: String,
+    pub description: String,
+    pub path: String,
 }
 
 /// The identifier part of a node id, as table names want it.
@@ -67,7 +74,7 @@ pub fn variant_json(v: &Variant) -> (&'static str, Json) {
 
 /// The fields of one value of `point`.
 pub fn fields(point: &PointInfo, dv: &DataValue, arrival_ms: i64) -> HashMap<String, Json> {
-    let mut f = HashMap::with_capacity(12);
+    let mut f = HashMap::with_capacity(20);
     let (ty, value) = dv
         .value
         .as_ref()
@@ -90,6 +97,14 @@ pub fn fields(point: &PointInfo, dv: &DataValue, arrival_ms: i64) -> HashMap<Str
     f.insert("node_id".into(), json!(point.node.to_string()));
     f.insert("ns".into(), json!(point.node.namespace));
     f.insert("name".into(), json!(point.name));
+    // taosX's tag patterns spell node attributes this way.
+    f.insert("BrowseName".into(), json!(point.name));
+    f.insert("display_name".into(), json!(point.display_name));
+    f.insert("DisplayName".into(), json!(point.display_name));
+    f.insert("description".into(), json!(point.description));
+    f.insert("Description".into(), json!(point.description));
+    f.insert("path".into(), json!(point.path));
+    f.insert("Path".into(), json!(point.path));
     f.insert("type".into(), json!(ty));
     f.insert("value".into(), value);
     f.insert("quality".into(), json!(status.bits()));
@@ -109,6 +124,9 @@ mod tests {
         let p = PointInfo {
             node: "ns=2;s=Line1.Temp".parse().unwrap(),
             name: "Temp".into(),
+            display_name: "Line 1 temperature".into(),
+            description: "°C at the inlet".into(),
+            path: "Line1/Temp".into(),
         };
         let mut dv = DataValue::new_now(Variant::Double(21.5));
         dv.source_timestamp = None;
@@ -120,6 +138,15 @@ mod tests {
             (json!(2), json!("double"))
         );
         assert_eq!(f["value"], json!(21.5));
+        assert_eq!(
+            (&f["BrowseName"], &f["DisplayName"], &f["Path"]),
+            (
+                &json!("Temp"),
+                &json!("Line 1 temperature"),
+                &json!("Line1/Temp")
+            )
+        );
+        assert_eq!(f["description"], json!("°C at the inlet"));
         assert_eq!(f["quality"], json!(0));
         assert_eq!(
             f["source_ts"], f["server_ts"],

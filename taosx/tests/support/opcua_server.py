@@ -145,6 +145,14 @@ async def main():
             v = await plant.add_variable(
                 ua.NodeId(f"v{i}", ns), ua.QualifiedName(f"v{i}", ns), ua.Variant(float(i), ua.VariantType.Double)
             )
+        if a.count <= 1000:
+            # Node attributes a mapping can turn into tags.
+            await v.write_attribute(
+                ua.AttributeIds.DisplayName, ua.DataValue(ua.Variant(ua.LocalizedText(f"Sensor {i}")))
+            )
+            await v.write_attribute(
+                ua.AttributeIds.Description, ua.DataValue(ua.Variant(ua.LocalizedText(f"variable {i} of the plant")))
+            )
         variables.append((i, v))
     async with server:
         print("READY", file=sys.stderr, flush=True)
