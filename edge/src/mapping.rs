@@ -385,11 +385,13 @@ impl Mapper {
             {
                 Some(var) => {
                     let var = var.trim();
-                    if !stable_vars.contains(&var) {
+                    // Usually the same variable (`opc_{type}`); a point list may instead name
+                    // each point's super table (`{stable}`).
+                    if stable_vars.is_empty() {
                         return Err(err(format!(
                             "column '{name}' takes its type from '{{{var}}}', so the super table \
-                             template needs '{{{var}}}' too (e.g. \"opc_{{{var}}}\"): one table \
-                             cannot hold several types in a column"
+                             must be a template too (e.g. \"opc_{{{var}}}\"): one table cannot \
+                             hold several types in a column"
                         )));
                     }
                     ColType::Var(var.to_string())
@@ -1036,7 +1038,10 @@ mod tests {
         // A templated type needs its variable in the super table name.
         let mut bad = spec.clone();
         bad.stable = "opc".into();
-        assert!(Mapper::new(&bad).unwrap_err().0.contains("needs '{type}'"));
+        assert!(Mapper::new(&bad)
+            .unwrap_err()
+            .0
+            .contains("must be a template"));
         bad.stable = "opc_{type".into();
         assert!(Mapper::new(&bad).is_err());
     }

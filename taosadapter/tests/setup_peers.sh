@@ -3,8 +3,9 @@
 #   - Python venv at ${TAOS_TEST_VENV:-$HOME/.cache/taos-venv} with taospy (taosrest), taos-ws-py
 #     (taosws, the WebSocket connector), influxdb, paho-mqtt (edge-link publishers) and asyncua
 #     (the OPC-UA server the taosx OPC-UA source tests collect from);
-#   - npm prefix at ${TAOS_TEST_NODE:-$HOME/.cache/taos-node} with @tdengine/rest
-#     (the tests use $TAOS_TEST_NODE_MODULES, default $HOME/.cache/taos-node/node_modules).
+#   - npm prefix at ${TAOS_TEST_NODE:-$HOME/.cache/taos-node} with @tdengine/rest and node-opcua
+#     (the OPC-UA server of bench/opcua/server.js); the tests use $TAOS_TEST_NODE_MODULES,
+#     default $HOME/.cache/taos-node/node_modules.
 # Fast when already installed (import/require checks only). Fails with a clear message when the
 # package registries cannot be reached.
 set -euo pipefail
@@ -25,15 +26,15 @@ else
   "$VENV/bin/python" -c 'import taosrest, influxdb, taosws, paho.mqtt, asyncua' || fail "taosrest/influxdb/taosws/paho/asyncua not importable after install"
 fi
 
-if [ -f "$NODE_DIR/node_modules/@tdengine/rest/package.json" ]; then
-  echo "setup_peers: node peer present in $NODE_DIR"
+if [ -f "$NODE_DIR/node_modules/@tdengine/rest/package.json" ] && [ -f "$NODE_DIR/node_modules/node-opcua/package.json" ]; then
+  echo "setup_peers: node peers present in $NODE_DIR"
 else
   command -v npm >/dev/null || fail "npm not found"
-  echo "setup_peers: npm install @tdengine/rest into $NODE_DIR"
+  echo "setup_peers: npm install @tdengine/rest node-opcua into $NODE_DIR"
   mkdir -p "$NODE_DIR"
   [ -f "$NODE_DIR/package.json" ] || echo '{"name":"taos-test-peers","private":true}' > "$NODE_DIR/package.json"
-  (cd "$NODE_DIR" && npm install --silent --no-audit --no-fund @tdengine/rest) \
-    || fail "npm install @tdengine/rest failed (offline? set TAOS_SKIP_PEERS=1 to skip peer tests)"
+  (cd "$NODE_DIR" && npm install --silent --no-audit --no-fund @tdengine/rest node-opcua) \
+    || fail "npm install @tdengine/rest node-opcua failed (offline? set TAOS_SKIP_PEERS=1 to skip peer tests)"
 fi
 
 echo "export TAOS_TEST_VENV=$VENV"

@@ -332,21 +332,50 @@ fn opcua_sign_and_encrypt_with_username() {
     );
     assert!(pki.join("private/private.pem").exists());
 
-    // X.509 user identity: the client's own certificate (made above) signs the token.
+    // X.509 user identity: the client's own certificate (made above) signs the token. The
+    // points come from a CSV point list in taosX's format: each row names its super table and
+    // subtable (templates) and a tag; v3 is disabled; v2 is read as FLOAT.
+    let list = s.dir.path().join("points.csv");
+    std::fs::write(
+        &list,
+        "\u{feff}point_id,stable,tbname,type,tag::VARCHAR(32)::location,enable\n\
+         ns=2;s=v9,opc_{type},x_{id},,hall 9,1\n\
+         ns=2;s=v2,opc_{type},x_{ns}_{id},float,hall 2,1\n\
+         ns=2;s=v3,opc_{type},x_{id},,hall 3,0\n",
+    )
+    .unwrap();
     let x509 = create_task(
         &s,
-        json!({"name": "x509", "from": dsn("", "&auth=certificate").replace("opcua://@", "opcua://").replace("nodes=ns=2;s=v1,ns=2;s=v2,", "nodes="),
+        json!({"name": "x509", "from": dsn("", &format!("&auth=certificate&points={}", list.display()))
+                .replace("opcua://@", "opcua://").replace("nodes=ns=2;s=v1,ns=2;s=v2,ns=2;s=v9&", ""),
                "to": "taos:///plant", "mapping": {
-            "stable": "opc_x509", "table": "x_{id}",
-            "columns": [{"name": "val", "type": "DOUBLE", "field": "value"}],
-            "tags": [{"name": "node", "type": "VARCHAR(64)", "field": "node_id"}]
+            "stable": "{stable}", "table": "{tbname}",
+            "columns": [{"name": "val", "type": "{type}", "field": "value"}],
+            "tags": [{"name": "node", "type": "VARCHAR(64)", "field": "node_id"},
+                     {"name": "location", "type": "VARCHAR(32)"}]
         }}),
     );
-    assert!(
-        s.wait_count("plant.x_v9", 3, Duration::from_secs(60)) >= 3,
-        "{}\ntaosx log:\n{}",
-        task(&s, &x509),
-        s.taosx.log()
+    for t in ["plant.x_v9", "plant.x_2_v2"] {
+        assert!(
+            s.wait_count(t, 3, Duration::from_secs(60)) >= 3,
+            "{t}: {}\ntaosx log:\n{}",
+            task(&s, &x509),
+            s.taosx.log()
+        );
+    }
+    let r = s.rows("SELECT val, location FROM plant.x_v9 LIMIT 1");
+    assert!(matches!(r[0][0], Value::Int(v) if v >= 9000), "{r:?}");
+    assert_eq!(text(&r[0][1]), "hall 9");
+    let r = s.rows("SELECT val, location FROM plant.x_2_v2 LIMIT 1");
+    assert!(matches!(r[0][0], Value::Float(_)), "{r:?}");
+    assert_eq!(text(&r[0][1]), "hall 2");
+    let r = s.rows(
+        "SELECT stable_name FROM information_schema.ins_tables WHERE db_name = 'plant' AND table_name IN ('x_v9', 'x_2_v2', 'x_v3') ORDER BY table_name",
+    );
+    assert_eq!(
+        r.iter().map(|r| text(&r[0])).collect::<Vec<_>>(),
+        ["opc_float", "opc_int"],
+        "v3 is disabled"
     );
 
     // A wrong password never writes and says why.

@@ -1,9 +1,11 @@
 //! opcua_bench: values per second the OPC-UA source collects and writes for many monitored
-//! items. It starts taosd, taosx and the asyncua test server (`taosx/tests/support/
-//! opcua_server.py`, PyPI asyncua in the venv of `taosadapter/tests/setup_peers.sh`) with N
-//! variables all changing every period, creates a subscription task in taosx (browse of the
-//! server's Plant folder) and, once every item reports, measures the task's counters over a
-//! window: values received by the collector and rows written to taosd. See `--help`.
+//! items. It starts taosd, taosx and an OPC-UA server we did not write with N variables all
+//! changing every period: npm node-opcua (`bench/opcua/server.js`, the default; it produces
+//! values several times faster than asyncua) or PyPI asyncua (`taosx/tests/support/
+//! opcua_server.py`); both installed by `taosadapter/tests/setup_peers.sh`. It creates a
+//! subscription task in taosx (browse of the server's Plant folder, one super table per value
+//! type) and, once every item reports, measures the task's counters over a window: values
+//! received by the collector and rows written to taosd. See `--help`.
 
 use bench::flags::Flags;
 use bench::spawn::{http_json as http, sibling, Taosd};
@@ -18,16 +20,20 @@ Usage: opcua_bench [--flag value]...
   --items N         variables = monitored items (default 10000)
   --period MS       server update period of every variable (default 1000)
   --secs N          measuring window (default 30)
+  --server KIND     node (node-opcua, default) or python (asyncua)
   --python PATH     python with asyncua (default $TAOS_TEST_VENV or ~/.cache/taos-venv)
+  --node-modules D  node_modules with node-opcua (default $TAOS_TEST_NODE_MODULES or
+                    ~/.cache/taos-node/node_modules)
   --taosd PATH      taosd binary (default: next to this program)
   --taosx PATH      taosx binary (default: next to this program)
   --out FILE        also append the result lines to FILE
 ";
 
-const SERVER: &str = concat!(
+const PY_SERVER: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../taosx/tests/support/opcua_server.py"
 );
+const NODE_SERVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/opcua/server.js");
 
 fn free_port() -> u16 {
     bench::spawn::free_port().unwrap_or(0)
@@ -81,14 +87,33 @@ async fn run(f: &mut Flags) -> Result<Vec<String>, String> {
     let items: u64 = f.get("items", 10_000)?;
     let period: u64 = f.get("period", 1000)?;
     let secs: u64 = f.get("secs", 30)?;
+    let home = PathBuf::from(std::env::var("HOME").unwrap_or_default());
+    let kind = f.opt("server").unwrap_or_else(|| "node".into());
     let python = f.opt("python").map(PathBuf::from).unwrap_or_else(|| {
         std::env::var("TAOS_TEST_VENV")
             .map(PathBuf::from)
-            .unwrap_or_else(|_| {
-                PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/taos-venv")
-            })
+            .unwrap_or_else(|_| home.join(".cache/taos-venv"))
             .join("bin/python")
     });
+    let node_modules = f.opt("node-modules").map(PathBuf::from).unwrap_or_else(|| {
+        std::env::var("TAOS_TEST_NODE_MODULES")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| home.join(".cache/taos-node/node_modules"))
+    });
+    // node-opcua puts the server's own nodes in namespace 1, asyncua in the one it registers (2).
+    let (mut server_cmd, server_name, ns) = match kind.as_str() {
+        "node" => {
+            let mut c = Command::new("node");
+            c.arg(NODE_SERVER).env("NODE_PATH", &node_modules);
+            (c, "node-opcua", 1)
+        }
+        "python" => {
+            let mut c = Command::new(&python);
+            c.arg(PY_SERVER);
+            (c, "asyncua", 2)
+        }
+        o => return Err(format!("--server {o}: node or python")),
+    };
     let taosd_bin = f
         .opt("taosd")
         .map(PathBuf::from)
@@ -106,14 +131,13 @@ async fn run(f: &mut Flags) -> Result<Vec<String>, String> {
     let opc_log = dir.join("opcua.out");
     let t_server = Instant::now();
     let server = Guard(
-        Command::new(&python)
-            .arg(SERVER)
+        server_cmd
             .args([opc_port.to_string(), items.to_string()])
             .args(["--period", &period.to_string()])
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&opc_log).map_err(|e| e.to_string())?)
             .spawn()
-            .map_err(|e| format!("{}: {e}", python.display()))?,
+            .map_err(|e| format!("{server_name} server: {e}"))?,
     );
     wait_log(&opc_log, "READY", Duration::from_secs(600)).await?;
     let server_start = t_server.elapsed().as_secs_f64();
@@ -142,11 +166,11 @@ async fn run(f: &mut Flags) -> Result<Vec<String>, String> {
         "/api/v1/tasks",
         &serde_json::json!({
             "name": "opcua-bench",
-            "from": format!("opcua://127.0.0.1:{opc_port}/taos/test?root=ns=2;s=Plant&sampling={period}ms&interval=500ms&queue_size=4&request_timeout=60s&connect_timeout=60s"),
+            "from": format!("opcua://127.0.0.1:{opc_port}/taos/test?root=ns={ns};s=Plant&sampling={period}ms&interval=500ms&queue_size=4&request_timeout=60s&connect_timeout=60s"),
             "to": "opcbench",
             "mapping": {
-                "stable": "opc", "table": "t_{id}", "ts": {"field": "source_ts"},
-                "columns": [{"name": "val", "type": "DOUBLE", "field": "value"},
+                "stable": "opc_{type}", "table": "t_{id}", "ts": {"field": "source_ts"},
+                "columns": [{"name": "val", "type": "{type}", "field": "value"},
                             {"name": "quality", "type": "BIGINT"}],
                 "tags": [{"name": "node", "type": "VARCHAR(64)", "field": "node_id"}]
             }
@@ -191,9 +215,14 @@ async fn run(f: &mut Flags) -> Result<Vec<String>, String> {
         .map(|n| n.get())
         .unwrap_or(1);
     taosd.stop(Duration::from_secs(30));
+    let build = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
     Ok(vec![
         format!(
-            "asyncua server: {items} variables, every one updated every {period} ms (nominal {:.0} values/s; measured {server_rate}), started in {server_start:.1} s; {cpus} CPUs shared by server, taosx and taosd",
+            "{server_name} server: {items} variables, every one updated every {period} ms (nominal {:.0} values/s; measured {server_rate}), started in {server_start:.1} s; {cpus} CPUs shared by server, taosx and taosd",
             items as f64 * 1000.0 / period as f64
         ),
         format!("subscription of {items} monitored items (browse + create) reporting after {warmup:.1} s"),
@@ -205,7 +234,7 @@ async fn run(f: &mut Flags) -> Result<Vec<String>, String> {
             (w1 - w0) as f64 / window
         ),
         format!(
-            "CPU over the window: taosx (collector + writer, debug build) {taosx_cpu:.0}% of one core, asyncua server {server_cpu:.0}%"
+            "CPU over the window: taosx (collector + writer, {build} build) {taosx_cpu:.0}% of one core, {server_name} server {server_cpu:.0}%"
         ),
     ])
 }

@@ -1,7 +1,7 @@
 //! Which nodes to collect: a list of node ids (named by reading their browse names), a CSV
 //! point list, or browsing the address space from a root with filters.
 
-use super::source::{read_point_list, BrowseFilter, Points};
+use super::source::{read_point_list, BrowseFilter, ListedPoint, Points};
 use super::values::PointInfo;
 use super::OpcUaError;
 use opcua::client::Session;
@@ -18,8 +18,14 @@ pub const CHUNK: usize = 1000;
 
 /// The task's points, resolved against the connected server.
 pub async fn resolve(session: &Session, points: &Points) -> Result<Vec<PointInfo>, OpcUaError> {
-    let ids = match points {
-        Points::Nodes(n) => n.clone(),
+    let listed = match points {
+        Points::Nodes(n) => n
+            .iter()
+            .map(|id| ListedPoint {
+                id: id.clone(),
+                fields: Vec::new(),
+            })
+            .collect(),
         Points::File(path) => {
             let text = tokio::fs::read_to_string(path)
                 .await
@@ -28,14 +34,18 @@ pub async fn resolve(session: &Session, points: &Points) -> Result<Vec<PointInfo
         }
         Points::Browse(f) => return browse(session, f).await,
     };
-    let nodes = ids
+    let nodes = listed
         .iter()
-        .map(|s| {
-            s.parse::<NodeId>()
-                .map_err(|_| OpcUaError::Points(format!("invalid node id '{s}'")))
+        .map(|p| {
+            p.id.parse::<NodeId>()
+                .map_err(|_| OpcUaError::Points(format!("invalid node id '{}'", p.id)))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    names(session, nodes).await
+    let mut out = names(session, nodes).await?;
+    for (p, l) in out.iter_mut().zip(listed) {
+        p.extra = l.fields;
+    }
+    Ok(out)
 }
 
 /// Point infos for listed nodes, with their browse and display names and descriptions (the
@@ -67,6 +77,7 @@ async fn names(session: &Session, nodes: Vec<NodeId>) -> Result<Vec<PointInfo>, 
                 description: text(dv.get(2)).unwrap_or_default(),
                 path: name.clone(),
                 name,
+                extra: Vec::new(),
             });
         }
     }
@@ -233,6 +244,7 @@ async fn browse(session: &Session, f: &BrowseFilter) -> Result<Vec<PointInfo>, O
                         display_name: r.display_name.text.as_ref().to_string(),
                         description: String::new(),
                         path: path.clone(),
+                        extra: Vec::new(),
                     });
                 }
                 // Variables can have child variables (properties); objects have children.

@@ -16,7 +16,7 @@
 //! | `pki=/dir` | client certificate store (default beside the task directories) |
 //! | `trust_server=false` | only talk to servers whose certificate is in `<pki>/trusted` |
 //! | `nodes=ns=2;s=Temp1,ns=2;i=5` | the points, by node id |
-//! | `points=/path.csv` | the points from a CSV point list (`point_id` column, `enable`) |
+//! | `points=/path.csv` | the points from a CSV point list (`point_id`, `enable`; other columns become fields of the point) |
 //! | `root=`, `namespaces=2,3`, `node_class=Variable`, `id_regex=`, `name_regex=`, `depth=` | browse filters |
 //! | `mode=subscribe\|poll` | subscription (default) or polling (`observe` is an alias of poll) |
 //! | `interval=1s` | publishing interval (subscribe) or poll period |
@@ -433,9 +433,11 @@ pub fn check_node_id(n: &str) -> Result<(), String> {
         .map_err(|_| format!("invalid node id '{n}' (e.g. ns=2;s=Temp1 or ns=2;i=5)"))
 }
 
-/// Node ids from a CSV point list: the `point_id` column (required), rows with `enable` 0 are
-/// skipped. UTF-8 with or without BOM, at least one data row.
-pub fn read_point_list(text: &str) -> Result<Vec<String>, String> {
+/// The points of a CSV point list (taosX's format): the `point_id` column (required), rows with
+/// `enable` 0 skipped, every other column a field of its point for the mapping (`stable`,
+/// `tbname`, `type`, `tag::VARCHAR(32)::location` as `location`). UTF-8 with or without BOM, at
+/// least one data row.
+pub fn read_point_list(text: &str) -> Result<Vec<ListedPoint>, String> {
     let text = text.trim_start_matches('\u{feff}');
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let header = split_csv(lines.next().ok_or("the point list is empty")?);
@@ -446,6 +448,21 @@ pub fn read_point_list(text: &str) -> Result<Vec<String>, String> {
     };
     let id_col = col("point_id").ok_or("the point list has no point_id column")?;
     let enable_col = col("enable");
+    // Every other column is a field of its points: `tag::TYPE::name` under `name`.
+    let field_cols: Vec<(usize, String)> = header
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != id_col && Some(*i) != enable_col)
+        .map(|(i, h)| {
+            let h = h.trim();
+            let name = match h.split("::").collect::<Vec<_>>()[..] {
+                [t, _, name] if t.eq_ignore_ascii_case("tag") => name.trim().to_string(),
+                _ => h.to_ascii_lowercase(),
+            };
+            (i, name)
+        })
+        .filter(|(_, n)| !n.is_empty() && !PROTECTED_FIELDS.contains(&n.as_str()))
+        .collect();
     let mut out = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (i, line) in lines.enumerate() {
@@ -466,12 +483,42 @@ pub fn read_point_list(text: &str) -> Result<Vec<String>, String> {
                 i + 2
             ));
         }
-        out.push(id.to_string());
+        let fields = field_cols
+            .iter()
+            .filter_map(|(c, name)| {
+                let v = f.get(*c)?.trim();
+                (!v.is_empty()).then(|| (name.clone(), v.to_string()))
+            })
+            .collect();
+        out.push(ListedPoint {
+            id: id.to_string(),
+            fields,
+        });
     }
     if out.is_empty() {
         return Err("the point list has no enabled data row".into());
     }
     Ok(out)
+}
+
+/// Fields a point list cannot set: they describe the value itself.
+const PROTECTED_FIELDS: [&str; 7] = [
+    "value",
+    "quality",
+    "quality_text",
+    "source_ts",
+    "server_ts",
+    "arrival_ts",
+    "node_id",
+];
+
+/// One enabled row of a CSV point list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListedPoint {
+    pub id: String,
+    /// The row's other columns (`stable`, `tbname`, `type`, tags ...) as (field, text); texts
+    /// may use `{id}`, `{ns}`, `{type}` and the point's other fields.
+    pub fields: Vec<(String, String)>,
 }
 
 /// One CSV line with `"` quoting (node ids contain `;` and `=`, rarely `,`).
@@ -568,7 +615,27 @@ mod tests {
             "\u{feff}name,point_id,enable\na,\"ns=2;s=a,b\",1\nb,ns=2;i=5,0\nc,i=7,\n",
         )
         .unwrap();
-        assert_eq!(l, vec!["ns=2;s=a,b".to_string(), "i=7".to_string()]);
+        let ids: Vec<&str> = l.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["ns=2;s=a,b", "i=7"]);
+        assert_eq!(l[0].fields, [("name".to_string(), "a".to_string())]);
+        let l = read_point_list(
+            "point_id,stable,tbname,tag::VARCHAR(32)::location,value\nns=2;s=v1,opc_{type},t_{id},hall 1,9\n",
+        )
+        .unwrap();
+        let f: Vec<(&str, &str)> = l[0]
+            .fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            f,
+            [
+                ("stable", "opc_{type}"),
+                ("tbname", "t_{id}"),
+                ("location", "hall 1")
+            ],
+            "a `value` column cannot stand in for the value"
+        );
         assert!(read_point_list("point_id\n").is_err());
         assert!(read_point_list("id\ni=1\n").is_err());
         assert!(read_point_list("point_id\ni=1\ni=1\n").is_err());

@@ -15,6 +15,11 @@
 //! | `quality_text` | its name (`Good`, `BadNoCommunication`, ...) |
 //! | `source_ts` / `server_ts` / `arrival_ts` | ms since the epoch |
 //!
+//! A CSV point list adds its rows' other columns as fields of their points (`stable`, `tbname`,
+//! `type`, tags ...), replacing the ones above except the value, quality, timestamps and node
+//! id. Their texts can use the fields above: `opc_{type}`, `t_{ns}_{id}`. A `type` from the
+//! list converts the value to that type.
+//!
 //! A missing source timestamp falls back to the server's, and a missing server timestamp to the
 //! arrival time, so a `source_ts` timestamp rule never rejects a value for lack of one.
 
@@ -31,6 +36,8 @@ pub struct PointInfo {
     pub display_name: String,
     pub description: String,
     pub path: String,
+    /// Fields from the point list row, as written there (templates expanded per value).
+    pub extra: Vec<(String, String)>,
 }
 
 /// The identifier part of a node id, as table names want it.
@@ -112,7 +119,40 @@ pub fn fields(point: &PointInfo, dv: &DataValue, arrival_ms: i64) -> HashMap<Str
     f.insert("source_ts".into(), json!(source));
     f.insert("server_ts".into(), json!(server));
     f.insert("arrival_ts".into(), json!(arrival_ms));
+    if !point.extra.is_empty() {
+        // `type` first: the other texts may name it.
+        let mut extra: Vec<&(String, String)> = point.extra.iter().collect();
+        extra.sort_by_key(|(k, _)| k != "type");
+        for (k, v) in extra {
+            let v = expand_text(v, &f);
+            f.insert(k.clone(), json!(v));
+        }
+    }
     f
+}
+
+/// `{field}` in a point-list text replaced by the field's value (unknown names stay as they are).
+fn expand_text(t: &str, fields: &HashMap<String, Json>) -> String {
+    if !t.contains('{') {
+        return t.to_string();
+    }
+    let mut out = String::with_capacity(t.len() + 16);
+    let mut rest = t;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let Some(close) = rest[open..].find('}') else {
+            break;
+        };
+        let name = &rest[open + 1..open + close];
+        match fields.get(name) {
+            Some(Json::String(s)) => out.push_str(s),
+            Some(Json::Null) | None => out.push_str(&rest[open..=open + close]),
+            Some(other) => out.push_str(&other.to_string()),
+        }
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -127,6 +167,7 @@ mod tests {
             display_name: "Line 1 temperature".into(),
             description: "°C at the inlet".into(),
             path: "Line1/Temp".into(),
+            extra: Vec::new(),
         };
         let mut dv = DataValue::new_now(Variant::Double(21.5));
         dv.source_timestamp = None;
@@ -156,6 +197,26 @@ mod tests {
         assert_eq!(short_id(&n), "1005");
         assert_eq!(variant_json(&Variant::Int32(-3)), ("int", json!(-3)));
         assert_eq!(variant_json(&Variant::Double(f64::NAN)).1, Json::Null);
+        let listed = PointInfo {
+            extra: vec![
+                ("stable".into(), "opc_{type}".into()),
+                ("tbname".into(), "t_{ns}_{id}".into()),
+                ("type".into(), "float".into()),
+                ("location".into(), "hall {x}".into()),
+            ],
+            ..p.clone()
+        };
+        let f = fields(&listed, &dv, 7);
+        let s = |k: &str| f[k].as_str().unwrap().to_string();
+        assert_eq!(
+            (s("stable"), s("tbname"), s("type"), s("location")),
+            (
+                "opc_float".into(),
+                "t_2_Line1_Temp".into(),
+                "float".into(),
+                "hall {x}".into()
+            )
+        );
         let empty = DataValue::default();
         let f = fields(&p, &empty, 42);
         assert_eq!(
