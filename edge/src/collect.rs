@@ -24,6 +24,9 @@ pub struct TaskStats {
     pub points: AtomicU64,
     pub errors: AtomicU64,
     pub committed: AtomicU64,
+    /// Values the collector let go because its backlog was full (OPC-UA subscriptions, whose
+    /// server cannot be made to wait).
+    pub dropped: AtomicU64,
     pub last_error: Mutex<Option<String>>,
     pub connected: std::sync::atomic::AtomicBool,
 }

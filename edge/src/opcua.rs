@@ -7,6 +7,12 @@
 //! collector and commits each group before taking more. OPC-UA has no acknowledgement to give
 //! back: what the collector holds when it stops is lost, as with taosX.
 //!
+//! Back-pressure: values wait in a backlog (`backlog=`, default [`BACKLOG`]) between the reader and the
+//! writer. Polling waits for room; a subscription cannot make the server wait, so when the
+//! sink is slower than the server for long enough the newest values are let go and counted
+//! (`dropped_points`), as an OPC-UA server does with a monitored item's full queue. Memory
+//! stays bounded whatever the sink does.
+//!
 //! Reconnects: a lost connection ends the session; the reader builds a new session (on the
 //! next endpoint when there are several), resolves the points again and subscribes again, with
 //! a backoff of 0.5 s doubling to 10 s.
@@ -48,6 +54,10 @@ pub enum OpcUaError {
     Points(String),
 }
 
+/// Values held between the reader and the writer by default (a few hundred bytes each;
+/// `backlog=` in the DSN).
+pub const BACKLOG: usize = 500_000;
+
 /// One value of one point, as received.
 struct Sample {
     point: Arc<PointInfo>,
@@ -66,9 +76,7 @@ pub async fn run(
 ) -> Result<(), String> {
     let mapper = Mapper::new(&task.mapping).map_err(|e| e.0)?;
     let pki = client::pki_dir(&src, &archive_dir);
-    // Unbounded: subscription callbacks cannot wait; the writer keeps up or the backlog shows
-    // in memory (a slow sink is visible in the task's committed counter).
-    let (tx, mut rx) = mpsc::unbounded_channel::<Sample>();
+    let (tx, mut rx) = mpsc::channel::<Sample>(src.backlog.max(1));
     let mut reader = tokio::spawn(read_loop(
         src,
         pki,
@@ -197,7 +205,7 @@ async fn commit_group(
 async fn read_loop(
     src: OpcUaSource,
     pki: PathBuf,
-    tx: mpsc::UnboundedSender<Sample>,
+    tx: mpsc::Sender<Sample>,
     stats: Arc<TaskStats>,
     mut stop: watch::Receiver<bool>,
     task: String,
@@ -257,7 +265,7 @@ async fn session_run(
     src: &OpcUaSource,
     pki: &Path,
     url: &str,
-    tx: &mpsc::UnboundedSender<Sample>,
+    tx: &mpsc::Sender<Sample>,
     stats: &Arc<TaskStats>,
     mut stop: watch::Receiver<bool>,
     task: &str,
@@ -311,18 +319,28 @@ async fn subscribe(
     session: &Session,
     src: &OpcUaSource,
     points: &[Arc<PointInfo>],
-    tx: mpsc::UnboundedSender<Sample>,
-    stats: &TaskStats,
+    tx: mpsc::Sender<Sample>,
+    stats: &Arc<TaskStats>,
 ) -> Result<(), OpcUaError> {
     let by_node: HashMap<NodeId, Arc<PointInfo>> =
         points.iter().map(|p| (p.node.clone(), p.clone())).collect();
+    let cb_stats = stats.clone();
     let callback = DataChangeCallback::new(move |value, item| {
         if let Some(point) = by_node.get(&item.item_to_monitor().node_id) {
-            let _ = tx.send(Sample {
+            let sample = Sample {
                 point: point.clone(),
                 value,
                 arrival_ms: chrono::Utc::now().timestamp_millis(),
-            });
+            };
+            if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(sample) {
+                let n = cb_stats.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                if n == 1 || n.is_multiple_of(100_000) {
+                    cb_stats.error(format!(
+                        "the sink is slower than the server: {n} values dropped so far"
+                    ));
+                    tracing::warn!(dropped = n, "OPC-UA backlog full: values dropped");
+                }
+            }
         }
     });
     let id = session
@@ -389,7 +407,7 @@ async fn subscribe(
 async fn poll_once(
     session: &Session,
     points: &[Arc<PointInfo>],
-    tx: &mpsc::UnboundedSender<Sample>,
+    tx: &mpsc::Sender<Sample>,
 ) -> Result<(), OpcUaError> {
     for chunk in points.chunks(points::CHUNK) {
         let reads: Vec<ReadValueId> = chunk.iter().map(|p| p.node.clone().into()).collect();
@@ -399,11 +417,15 @@ async fn poll_once(
             .map_err(|e| OpcUaError::Session(format!("read: {e}")))?;
         let arrival_ms = chrono::Utc::now().timestamp_millis();
         for (p, v) in chunk.iter().zip(values) {
-            let _ = tx.send(Sample {
+            // Waits for room: polling slows down to what the sink takes.
+            let sample = Sample {
                 point: p.clone(),
                 value: v,
                 arrival_ms,
-            });
+            };
+            if tx.send(sample).await.is_err() {
+                return Ok(()); // the writer stopped
+            }
         }
     }
     Ok(())

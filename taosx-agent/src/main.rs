@@ -193,7 +193,7 @@ impl Agent {
                 received: r.stats.points.load(Ordering::Relaxed),
                 errors: r.stats.errors.load(Ordering::Relaxed),
                 buffered: self.buffer.buffered_points(),
-                dropped: self.buffer.dropped_points(),
+                dropped: self.buffer.dropped_points() + r.stats.dropped.load(Ordering::Relaxed),
                 lag_ms: self
                     .buffer
                     .oldest(&r.spec.id)

@@ -129,7 +129,8 @@ fn task_json(rt: &Runtime, t: &TaskRow) -> Value {
             "rows_written": m.written.load(Ordering::Relaxed),
             "errors": m.errors.load(Ordering::Relaxed) + collector_errors,
             "buffered_points": m.agent_buffered.load(Ordering::Relaxed),
-            "dropped_points": m.agent_dropped.load(Ordering::Relaxed),
+            "dropped_points": m.agent_dropped.load(Ordering::Relaxed)
+                + local.as_ref().map_or(0, |s| s.dropped.load(Ordering::Relaxed)),
             "lag_ms": m.lag_ms.load(Ordering::Relaxed),
             "source_connected": connected,
             "last_error": last_error,

@@ -411,3 +411,66 @@ fn opcua_sign_and_encrypt_with_username() {
     );
     assert_eq!(status, 400, "{e}");
 }
+
+/// A sink that stops answering (taosd paused) while the server keeps reporting: the collector
+/// keeps at most `backlog` values, counts the ones it lets go, stays up, and writes again once
+/// taosd answers.
+#[test]
+fn opcua_slow_sink_keeps_memory_bounded() {
+    let Some(py) = python() else { return };
+    let s = Stack::start();
+    let port = free_port();
+    let _server = opc_server(&py, s.dir.path(), port, 100, &[]);
+    let mut mapping = sub_mapping();
+    mapping["stable"] = json!("opc_slow");
+    let id = create_task(
+        &s,
+        json!({
+            "name": "slow-sink",
+            "from": format!("opcua://127.0.0.1:{port}/taos/test?root=ns=2;s=Plant&sampling=100ms&interval=200ms&backlog=200"),
+            "to": "taos:///plant",
+            "mapping": mapping,
+        }),
+    );
+    assert!(
+        s.wait_count("plant.opc_slow", 200, Duration::from_secs(60)) >= 200,
+        "{}",
+        task(&s, &id)
+    );
+    let pid = s.taosd.child.as_ref().unwrap().id() as i32;
+    // SAFETY: signals to our own child.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    // 100 variables every 200 ms: the 200-value backlog is full within a few seconds.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let dropped = loop {
+        let t = task(&s, &id);
+        let d = t["metrics"]["dropped_points"].as_u64().unwrap_or(0);
+        if d > 0 {
+            break d;
+        }
+        if Instant::now() > deadline {
+            unsafe { libc::kill(pid, libc::SIGCONT) };
+            panic!("nothing dropped while taosd was paused: {t}");
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    eprintln!("taosd paused: {dropped} values dropped");
+    let before = s.count("plant.opc_slow");
+    assert!(
+        wait_above(&s, "plant.opc_slow", before + 500, Duration::from_secs(90)) > before + 500,
+        "no writes after taosd answered again: {}\ntaosx log:\n{}",
+        task(&s, &id),
+        s.taosx.log()
+    );
+    let t = task(&s, &id);
+    assert_eq!(t["status"], "running", "{t}");
+    assert!(
+        t["metrics"]["last_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("dropped")
+            || t["metrics"]["errors"].as_u64() >= Some(1),
+        "{t}"
+    );
+}

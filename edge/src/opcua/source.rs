@@ -22,6 +22,7 @@
 //! | `interval=1s` | publishing interval (subscribe) or poll period |
 //! | `sampling=500ms`, `queue_size=10` | monitored item sampling interval and queue |
 //! | `deadband=0.5`, `deadband_type=absolute\|percent` | data change filter |
+//! | `backlog=500000` | values held while the sink is slow (see the module `opcua`) |
 
 use crate::task::unescape;
 use serde::{Deserialize, Serialize};
@@ -97,9 +98,16 @@ pub struct OpcUaSource {
     pub interval_ms: u64,
     pub sampling_ms: u64,
     pub queue_size: u32,
+    /// Values held between collection and writing (tasks stored before it existed: default).
+    #[serde(default = "default_backlog")]
+    pub backlog: usize,
     pub deadband: f64,
     /// 1 = absolute, 2 = percent (the standard's DeadbandType values).
     pub deadband_type: u32,
+}
+
+fn default_backlog() -> usize {
+    super::BACKLOG
 }
 
 /// Does this DSN belong to the OPC-UA source?
@@ -205,6 +213,7 @@ impl OpcUaSource {
             interval_ms: 0,
             sampling_ms: 1000,
             queue_size: 10,
+            backlog: default_backlog(),
             deadband: 0.0,
             deadband_type: 1,
         };
@@ -320,6 +329,13 @@ impl OpcUaSource {
                         .ok()
                         .filter(|q| *q >= 1)
                         .ok_or_else(|| format!("invalid queue_size '{v}'"))?
+                }
+                "backlog" => {
+                    s.backlog = v
+                        .parse()
+                        .ok()
+                        .filter(|b| (1..=50_000_000).contains(b))
+                        .ok_or_else(|| format!("invalid backlog '{v}' (1 to 50000000 values)"))?
                 }
                 "deadband" => {
                     s.deadband = v
