@@ -378,6 +378,23 @@ fn opcua_sign_and_encrypt_with_username() {
         "v3 is disabled"
     );
 
+    // Sign without encryption, same login.
+    let sign = create_task(
+        &s,
+        json!({"name": "sign", "from": dsn("op:s3cret", "").replace("SignAndEncrypt", "Sign"),
+               "to": "taos:///plant", "mapping": {
+            "stable": "opc_sign", "table": "g_{id}",
+            "columns": [{"name": "val", "type": "DOUBLE", "field": "value"}],
+            "tags": [{"name": "node", "type": "VARCHAR(64)", "field": "node_id"}]
+        }}),
+    );
+    assert!(
+        s.wait_count("plant.g_v1", 3, Duration::from_secs(60)) >= 3,
+        "{}\ntaosx log:\n{}",
+        task(&s, &sign),
+        s.taosx.log()
+    );
+
     // A wrong password never writes and says why.
     let bad = create_task(
         &s,
@@ -412,7 +429,8 @@ fn opcua_sign_and_encrypt_with_username() {
     assert_eq!(status, 400, "{e}");
 }
 
-/// A sink that stops answering (taosd paused) while the server keeps reporting: the collector
+/// A primary endpoint that is down, then a sink that stops answering (taosd paused) while the
+/// server keeps reporting: the collector
 /// keeps at most `backlog` values, counts the ones it lets go, stays up, and writes again once
 /// taosd answers.
 #[test]
@@ -427,7 +445,8 @@ fn opcua_slow_sink_keeps_memory_bounded() {
         &s,
         json!({
             "name": "slow-sink",
-            "from": format!("opcua://127.0.0.1:{port}/taos/test?root=ns=2;s=Plant&sampling=100ms&interval=200ms&backlog=200"),
+            // The first endpoint has no server: the task goes on to the failover one.
+            "from": format!("opcua://127.0.0.1:{}/taos/test?failover=127.0.0.1:{port}/taos/test&root=ns=2;s=Plant&sampling=100ms&interval=200ms&backlog=200", free_port()),
             "to": "taos:///plant",
             "mapping": mapping,
         }),

@@ -126,7 +126,9 @@ async def main():
         cert, key = make_cert(a.secure, a.port)
         await server.load_certificate(cert)
         await server.load_private_key(key)
-        server.set_security_policy([ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt])
+        server.set_security_policy(
+            [ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt, ua.SecurityPolicyType.Basic256Sha256_Sign]
+        )
     else:
         server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
     if a.user:
