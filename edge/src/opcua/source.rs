@@ -518,13 +518,15 @@ pub fn read_point_list(text: &str) -> Result<Vec<ListedPoint>, String> {
 }
 
 /// Fields a point list cannot set: they describe the value itself.
-const PROTECTED_FIELDS: [&str; 7] = [
+const PROTECTED_FIELDS: [&str; 9] = [
     "value",
     "quality",
     "quality_text",
     "source_ts",
     "server_ts",
     "arrival_ts",
+    "origin_ts",
+    "received_ts",
     "node_id",
 ];
 

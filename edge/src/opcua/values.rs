@@ -13,7 +13,7 @@
 //! | `value` | the value (number, bool or string; arrays and structures as JSON text) |
 //! | `quality` | the status code as a number (0 = Good) |
 //! | `quality_text` | its name (`Good`, `BadNoCommunication`, ...) |
-//! | `source_ts` / `server_ts` / `arrival_ts` | ms since the epoch |
+//! | `source_ts` / `server_ts` / `arrival_ts` | ms since the epoch (taosX's names `origin_ts` and `received_ts` too) |
 //!
 //! A CSV point list adds its rows' other columns as fields of their points (`stable`, `tbname`,
 //! `type`, tags ...), replacing the ones above except the value, quality, timestamps and node
@@ -119,6 +119,8 @@ pub fn fields(point: &PointInfo, dv: &DataValue, arrival_ms: i64) -> HashMap<Str
     f.insert("source_ts".into(), json!(source));
     f.insert("server_ts".into(), json!(server));
     f.insert("arrival_ts".into(), json!(arrival_ms));
+    f.insert("origin_ts".into(), json!(source));
+    f.insert("received_ts".into(), json!(arrival_ms));
     if !point.extra.is_empty() {
         // `type` first: the other texts may name it.
         let mut extra: Vec<&(String, String)> = point.extra.iter().collect();
@@ -189,6 +191,10 @@ mod tests {
         );
         assert_eq!(f["description"], json!("°C at the inlet"));
         assert_eq!(f["quality"], json!(0));
+        assert_eq!(
+            (&f["origin_ts"], &f["received_ts"]),
+            (&f["source_ts"], &json!(7))
+        );
         assert_eq!(
             f["source_ts"], f["server_ts"],
             "source falls back to server"
