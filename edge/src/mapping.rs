@@ -512,6 +512,26 @@ impl Mapper {
         )
     }
 
+    /// The super table and subtable a record with these fields goes to.
+    pub fn target(&self, fields: &HashMap<String, Json>) -> Result<(String, String), MappingError> {
+        let name = expand(&self.template, fields, "table name")?;
+        if name.is_empty() || name.len() > 192 || name.contains(['.', '`']) {
+            return Err(err(format!("invalid subtable name '{name}'")));
+        }
+        let stable = match &self.stable[..] {
+            [Part::Lit(s)] => s.clone(),
+            parts => {
+                // As taosX does: a `.` from a variable becomes `_`.
+                let s = expand(parts, fields, "super table name")?.replace('.', "_");
+                if !valid_name(&s) {
+                    return Err(err(format!("invalid super table name '{s}'")));
+                }
+                s
+            }
+        };
+        Ok((stable, name))
+    }
+
     /// Turn one message into rows, added to `out`. Returns (rows added, rejected objects with
     /// the reason each).
     pub fn map(
@@ -551,21 +571,7 @@ impl Mapper {
         arrival_ms: i64,
         out: &mut BatchBuilder,
     ) -> Result<(), MappingError> {
-        let name = expand(&self.template, fields, "table name")?;
-        if name.is_empty() || name.len() > 192 || name.contains(['.', '`']) {
-            return Err(err(format!("invalid subtable name '{name}'")));
-        }
-        let stable = match &self.stable[..] {
-            [Part::Lit(s)] => s.clone(),
-            parts => {
-                // As taosX does: a `.` from a variable becomes `_`.
-                let s = expand(parts, fields, "super table name")?.replace('.', "_");
-                if !valid_name(&s) {
-                    return Err(err(format!("invalid super table name '{s}'")));
-                }
-                s
-            }
-        };
+        let (stable, name) = self.target(fields)?;
         let ts = match &self.spec.ts {
             None => arrival_ms,
             Some(rule) => parse_ts(

@@ -430,3 +430,79 @@ async fn poll_once(
     }
     Ok(())
 }
+
+/// What a task with this source would collect, for the API's preview: how many points the
+/// selection resolves to and, for the first `limit`, their attributes, current value and (given
+/// a mapping) the super table and subtable each would go to. Tries the endpoints in turn.
+/// `archive_dir` places the client certificate store as for a task (see [`run`]).
+pub async fn preview(
+    src: &OpcUaSource,
+    archive_dir: &Option<PathBuf>,
+    mapping: Option<&crate::mapping::Mapping>,
+    limit: usize,
+) -> Result<serde_json::Value, OpcUaError> {
+    let pki = &client::pki_dir(src, archive_dir);
+    let mapper = mapping
+        .map(Mapper::new)
+        .transpose()
+        .map_err(|e| OpcUaError::Points(format!("mapping: {}", e.0)))?;
+    let mut client = client::make_client(src, pki).await?;
+    let stats = Arc::new(TaskStats::default());
+    let mut last = None;
+    for url in &src.endpoints {
+        let conn = match client::connect(&mut client, src, pki, url, stats.clone(), "preview").await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                last = Some(e);
+                continue;
+            }
+        };
+        let session = conn.session.clone();
+        let result = preview_on(&session, src, mapper.as_ref(), limit).await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), session.disconnect()).await;
+        return result.map(|mut v| {
+            v["endpoint"] = serde_json::json!(url);
+            v
+        });
+    }
+    Err(last.unwrap_or_else(|| OpcUaError::Setup("no endpoint".into())))
+}
+
+async fn preview_on(
+    session: &Session,
+    src: &OpcUaSource,
+    mapper: Option<&Mapper>,
+    limit: usize,
+) -> Result<serde_json::Value, OpcUaError> {
+    let points = points::resolve(session, &src.points).await?;
+    let shown = &points[..points.len().min(limit)];
+    let mut out = Vec::with_capacity(shown.len());
+    for chunk in shown.chunks(points::CHUNK) {
+        let reads: Vec<ReadValueId> = chunk.iter().map(|p| p.node.clone().into()).collect();
+        let values = session
+            .read(&reads, TimestampsToReturn::Both, 0.0)
+            .await
+            .map_err(|e| OpcUaError::Session(format!("read: {e}")))?;
+        let now = chrono::Utc::now().timestamp_millis();
+        for (p, v) in chunk.iter().zip(values.iter()) {
+            let f = values::fields(p, v, now);
+            let mut item = serde_json::json!({
+                "node_id": f["node_id"], "name": f["name"], "display_name": f["display_name"],
+                "description": f["description"], "path": f["path"], "type": f["type"],
+                "value": f["value"], "quality": f["quality_text"], "source_ts": f["source_ts"],
+            });
+            if let Some(m) = mapper {
+                match m.target(&f) {
+                    Ok((stable, table)) => {
+                        item["stable"] = serde_json::json!(stable);
+                        item["table"] = serde_json::json!(table);
+                    }
+                    Err(e) => item["mapping_error"] = serde_json::json!(e.0),
+                }
+            }
+            out.push(item);
+        }
+    }
+    Ok(serde_json::json!({"total": points.len(), "points": out}))
+}

@@ -11,6 +11,7 @@
 //! | GET | /api/v1/agents | agents and whether they are connected |
 //! | POST | /api/v1/agents | `{name}` -> 201 `{id, token}` (the token is shown only here) |
 //! | DELETE | /api/v1/agents/{id} | revoke: its token stops working, a live link is closed |
+//! | POST | /api/v1/preview | `{from, mapping?, limit?}`: the points an OPC-UA source selects, with values and targets |
 //!
 //! A definition that cannot work is refused with 400 and `{"error": "why"}`.
 
@@ -35,6 +36,7 @@ pub fn router(rt: Arc<Runtime>) -> Router {
         .route("/api/v1/tasks/{id}", get(show_task).delete(delete_task))
         .route("/api/v1/tasks/{id}/start", post(start_task))
         .route("/api/v1/tasks/{id}/stop", post(stop_task))
+        .route("/api/v1/preview", post(preview))
         .route("/api/v1/agents", get(list_agents).post(create_agent))
         .route("/api/v1/agents/{id}", axum::routing::delete(revoke_agent))
         .with_state(rt)
@@ -194,6 +196,51 @@ async fn create_task(State(rt): State<Arc<Runtime>>, body: axum::body::Bytes) ->
     rt.apply(&row).await;
     tracing::info!(task = %id, agent = ?row.agent, "task created");
     (StatusCode::CREATED, Json(task_json(&rt, &row))).into_response()
+}
+
+#[derive(Deserialize)]
+struct PreviewRequest {
+    from: String,
+    #[serde(default)]
+    mapping: Option<Mapping>,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+/// Most points a preview lists (the total is always counted).
+const PREVIEW_MAX: usize = 10_000;
+
+/// Connect to an OPC-UA source as taosx sees it, resolve its point selection (list, point
+/// file or browse filters) and show what a task would collect, before creating one.
+async fn preview(State(rt): State<Arc<Runtime>>, body: axum::body::Bytes) -> Response {
+    let r: PreviewRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("invalid preview JSON: {e}"),
+            )
+        }
+    };
+    let src = match Source::parse(&r.from) {
+        Ok(Source::OpcUa(s)) => s,
+        Ok(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "preview is for OPC-UA sources (opcua://...)",
+            )
+        }
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.0),
+    };
+    let limit = r.limit.unwrap_or(100).min(PREVIEW_MAX);
+    let archive = Some(rt.archive_dir("preview"));
+    match taos_edge::opcua::preview(&src, &archive, r.mapping.as_ref(), limit).await {
+        Ok(v) => Json(v).into_response(),
+        Err(e @ taos_edge::opcua::OpcUaError::Points(_)) => {
+            error(StatusCode::BAD_REQUEST, e.to_string())
+        }
+        Err(e) => error(StatusCode::BAD_GATEWAY, e.to_string()),
+    }
 }
 
 async fn list_tasks(State(rt): State<Arc<Runtime>>) -> Response {

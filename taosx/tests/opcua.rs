@@ -174,6 +174,56 @@ fn opcua_subscribe_in_taosx_poll_in_agent_and_server_restart() {
     let v3 = r[0][0].as_f64().unwrap();
     assert!((3.0..4000.0).contains(&v3), "{v3}");
 
+    // The preview shows what a browse filter selects before a task exists, with current
+    // values and the tables a mapping would write.
+    let (status, p) = s.api(
+        "POST",
+        "/api/v1/preview",
+        Some(&json!({
+            "from": format!("opcua://127.0.0.1:{port}/taos/test?root=ns=2;s=Plant&name_regex=^v1"),
+            "mapping": {"stable": "opc_{type}", "table": "t_{id}",
+                        "columns": [{"name": "val", "type": "{type}", "field": "value"}],
+                        "tags": [{"name": "node", "type": "VARCHAR(64)", "field": "node_id"}]},
+            "limit": 1000
+        })),
+    );
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["total"], 111, "v1, v10-v19, v100-v199: {p}");
+    let v19 = p["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["node_id"] == "ns=2;s=v19")
+        .unwrap_or_else(|| panic!("no v19 in {p}"));
+    assert_eq!(
+        (
+            &v19["type"],
+            &v19["stable"],
+            &v19["table"],
+            &v19["path"],
+            &v19["quality"]
+        ),
+        (
+            &json!("int"),
+            &json!("opc_int"),
+            &json!("t_v19"),
+            &json!("Plant/v19"),
+            &json!("Good")
+        ),
+        "{v19}"
+    );
+    assert!(v19["value"].as_i64() >= Some(19_000), "{v19}");
+    let (status, p) = s.api(
+        "POST",
+        "/api/v1/preview",
+        Some(&json!({"from": format!("opcua://127.0.0.1:{port}/taos/test?root=ns=2;s=Plant&name_regex=^nothing$")})),
+    );
+    assert_eq!(status, 400, "{p}");
+    assert!(
+        p["error"].as_str().unwrap_or("").contains("no point"),
+        "{p}"
+    );
+
     // Polling in the agent.
     for t in ["p_v1", "p_v19"] {
         assert!(
