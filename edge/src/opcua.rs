@@ -403,6 +403,18 @@ async fn subscribe(
     Ok(())
 }
 
+/// The current values of some nodes (one Read; callers keep to [`points::CHUNK`] nodes).
+async fn read_values(
+    session: &Session,
+    nodes: impl Iterator<Item = &NodeId>,
+) -> Result<Vec<DataValue>, OpcUaError> {
+    let reads: Vec<ReadValueId> = nodes.map(|n| n.clone().into()).collect();
+    session
+        .read(&reads, TimestampsToReturn::Both, 0.0)
+        .await
+        .map_err(|e| OpcUaError::Session(format!("read: {e}")))
+}
+
 /// Read every point once (in chunks), values to `tx`.
 async fn poll_once(
     session: &Session,
@@ -410,11 +422,7 @@ async fn poll_once(
     tx: &mpsc::Sender<Sample>,
 ) -> Result<(), OpcUaError> {
     for chunk in points.chunks(points::CHUNK) {
-        let reads: Vec<ReadValueId> = chunk.iter().map(|p| p.node.clone().into()).collect();
-        let values = session
-            .read(&reads, TimestampsToReturn::Both, 0.0)
-            .await
-            .map_err(|e| OpcUaError::Session(format!("read: {e}")))?;
+        let values = read_values(session, chunk.iter().map(|p| &p.node)).await?;
         let arrival_ms = chrono::Utc::now().timestamp_millis();
         for (p, v) in chunk.iter().zip(values) {
             // Waits for room: polling slows down to what the sink takes.
@@ -479,11 +487,7 @@ async fn preview_on(
     let shown = &points[..points.len().min(limit)];
     let mut out = Vec::with_capacity(shown.len());
     for chunk in shown.chunks(points::CHUNK) {
-        let reads: Vec<ReadValueId> = chunk.iter().map(|p| p.node.clone().into()).collect();
-        let values = session
-            .read(&reads, TimestampsToReturn::Both, 0.0)
-            .await
-            .map_err(|e| OpcUaError::Session(format!("read: {e}")))?;
+        let values = read_values(session, chunk.iter().map(|p| &p.node)).await?;
         let now = chrono::Utc::now().timestamp_millis();
         for (p, v) in chunk.iter().zip(values.iter()) {
             let f = values::fields(p, v, now);

@@ -99,7 +99,11 @@ fn run_statement(conn: &Connection, sql: &str) -> String {
 }
 
 fn case_files() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
+    // The runtime value first: a build cache shared by checkouts at other paths can hold a
+    // binary compiled elsewhere, whose compile-time path is gone.
+    let root =
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into());
+    let dir = Path::new(&root).join("tests/cases");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("tests/cases exists")
         .filter_map(|e| e.ok().map(|e| e.path()))

@@ -12,8 +12,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 use support::{free_port, python, Proc, Stack};
 
-const SERVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/opcua_server.py");
-
 /// The asyncua server on `port` with `count` variables changing every 200 ms.
 fn opc_server(py: &Path, dir: &Path, port: u16, count: usize, extra: &[&str]) -> Proc {
     let log = dir.join(format!(
@@ -25,7 +23,7 @@ fn opc_server(py: &Path, dir: &Path, port: u16, count: usize, extra: &[&str]) ->
     ));
     let mut p = Proc::spawn(
         Command::new(py)
-            .arg(SERVER)
+            .arg(support::manifest_dir().join("tests/support/opcua_server.py"))
             .arg(port.to_string())
             .arg(count.to_string())
             .args(extra),

@@ -20,7 +20,7 @@ fn pi_backfill_poll_and_resume() {
     let base = (now / 1000 - 300) * 1000;
     let mut server = support::Proc::spawn(
         std::process::Command::new(&py)
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pi_server.py"))
+            .arg(support::manifest_dir().join("tests/pi_server.py"))
             .arg(pi_port.to_string())
             .arg(base.to_string()),
         s.dir.path().join("pi.out"),
