@@ -101,6 +101,22 @@ fn opcua_subscribe_in_taosx_poll_in_agent_and_server_restart() {
             "mapping": sub_mapping(),
         }),
     );
+    // A deadband: v3 moves by 0.001 a tick, so an absolute deadband of 0.5 reports only the
+    // first value for the whole test while the task above gets every change.
+    let _deadband = create_task(
+        &s,
+        json!({
+            "name": "opc-deadband",
+            "from": format!("opcua://127.0.0.1:{port}/taos/test?nodes=ns=2;s=v3&sampling=100ms&interval=200ms&deadband=0.5&deadband_type=absolute"),
+            "to": "taos:///plant",
+            "mapping": {
+                "stable": "opc_deadband", "table": "d_{id}",
+                "columns": [{"name": "val", "type": "DOUBLE", "field": "value"}],
+                "tags": [{"name": "node", "type": "VARCHAR(64)", "field": "node_id"}]
+            },
+        }),
+    );
+
     // Polling inside an agent: two listed nodes every 500 ms, arrival time as timestamp, one
     // super table per value type as taosX names them (`opc_{type}`), created by taosx when the
     // first rows of each type arrive from the agent.
@@ -261,6 +277,15 @@ fn opcua_subscribe_in_taosx_poll_in_agent_and_server_restart() {
     );
     let r = s.rows("SELECT val FROM plant.p_v19 ORDER BY ts DESC LIMIT 1");
     assert!(matches!(r[0][0], Value::Int(v) if v >= 19_000), "{r:?}");
+
+    assert_eq!(s.wait_count("plant.d_v3", 1, Duration::from_secs(30)), 1);
+    let changes = s.wait_count("plant.t_v3", 10, Duration::from_secs(30));
+    assert!(changes >= 10, "{changes}");
+    assert_eq!(
+        s.count("plant.d_v3"),
+        1,
+        "the deadband let a change through"
+    );
 
     // The server restarts: both tasks reconnect, subscribe again, and values keep arriving.
     server.kill9();
