@@ -224,11 +224,11 @@ async fn write(
     let batch = link::unpack(payload, compressed).map_err(|e| e.to_string())?;
     let m = rt.metrics(task_id);
     m.received.fetch_add(points, Ordering::Relaxed);
-    let n = rt
+    let w = rt
         .writer
-        .write(&task.spec, batch)
+        .write(&task.spec, batch, &Some(rt.archive_dir(task_id)))
         .await
         .map_err(|e| e.to_string())?;
-    m.written.fetch_add(n, Ordering::Relaxed);
+    m.record(&w);
     Ok(())
 }

@@ -88,19 +88,28 @@ pub async fn main(args: &[String]) -> Result<(), String> {
 
     let (commit_tx, mut commit_rx) =
         mpsc::channel::<(taos_edge::Batch, oneshot::Sender<Result<(), String>>)>(4);
-    let (w, s2) = (writer.clone(), spec.clone());
+    let stats = Arc::new(TaskStats::default());
+    let (w, s2, st, arch) = (
+        writer.clone(),
+        spec.clone(),
+        stats.clone(),
+        Some(archive.clone()),
+    );
     let written = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let wr = written.clone();
     let sink = tokio::spawn(async move {
         while let Some((b, reply)) = commit_rx.recv().await {
-            let r = w.write(&s2, b).await;
-            if let Ok(n) = &r {
-                wr.fetch_add(*n, Ordering::Relaxed);
+            let r = w.write(&s2, b, &arch).await;
+            if let Ok(done) = &r {
+                wr.fetch_add(done.rows, Ordering::Relaxed);
+                if done.refused > 0 {
+                    // Rows taosd refused count with the records the mapping rejected.
+                    st.errors.fetch_add(done.refused, Ordering::Relaxed);
+                }
             }
             let _ = reply.send(r.map(|_| ()).map_err(|e| e.to_string()));
         }
     });
-    let stats = Arc::new(TaskStats::default());
     let (stop_tx, stop_rx) = watch::channel(false);
     let t0 = Instant::now();
     let job = {

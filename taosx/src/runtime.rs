@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use taos_edge::collect::TaskStats;
 use taos_edge::link::ServerMsg;
-use taos_edge::mapping::Mapper;
+use taos_edge::mapping::{ErrorPolicy, Mapper};
 use taos_edge::task::TaskSpec;
 use taosc::{ConnectOptions, Connection};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -32,6 +32,19 @@ pub struct TaskMetrics {
 }
 
 impl TaskMetrics {
+    /// Count a write: rows written, and refused rows as errors.
+    pub fn record(&self, w: &Written) {
+        self.written.fetch_add(w.rows, Ordering::Relaxed);
+        if w.refused > 0 {
+            self.errors.fetch_add(w.refused - 1, Ordering::Relaxed);
+            self.error(format!(
+                "{} row(s) refused by taosd, last: {}",
+                w.refused,
+                w.last_refusal.as_deref().unwrap_or("")
+            ));
+        }
+    }
+
     pub fn error(&self, e: impl Into<String>) {
         self.errors.fetch_add(1, Ordering::Relaxed);
         *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.into());
@@ -149,28 +162,128 @@ impl Writer {
         Ok(())
     }
 
+    /// Write a batch of the task. When taosd refuses its data (a value that does not fit its
+    /// column, a bad name, a timestamp out of range: nothing of the request is written then),
+    /// the batch is split until the refused rows are alone, the others are written, and the
+    /// refused ones follow the task's error policy (archived in `archive`/errors.jsonl,
+    /// discarded, or the whole batch fails with `error`), so one bad row never blocks a
+    /// pipeline. Other errors (taosd unreachable, not ready) fail the batch for a retry.
     pub async fn write(
         &self,
         spec: &TaskSpec,
         mut batch: taos_edge::Batch,
-    ) -> Result<u64, TaosError> {
+        archive: &Option<PathBuf>,
+    ) -> Result<Written, TaosError> {
         self.prepare(spec).await?;
         self.prepare_stables(spec, &batch).await?;
         // The task decides the database, whatever the batch says.
         batch.db = spec.db.clone();
         let n = taos_edge::points(&batch);
-        let r = self.conn().await?.write(batch).await;
-        if let Err(e) = &r {
-            // A dropped database or table: prepare again next time.
-            if e.is(common::Code::DB_NOT_EXIST) || e.is(common::Code::STB_NOT_EXIST) {
-                self.prepared
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clear();
+        let conn = self.conn().await?;
+        match conn.write(batch.clone()).await {
+            Ok(_) => Ok(Written {
+                rows: n,
+                ..Written::default()
+            }),
+            Err(e) if refused_data(&e) && spec.mapping.on_error != ErrorPolicy::Error => {
+                tracing::warn!(task = %spec.id, error = %e, "taosd refused rows of a batch; finding them");
+                self.write_apart(&conn, spec, batch, archive).await
+            }
+            Err(e) => {
+                // A dropped database or table: prepare again next time.
+                if e.is(common::Code::DB_NOT_EXIST) || e.is(common::Code::STB_NOT_EXIST) {
+                    self.prepared
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .clear();
+                }
+                Err(e)
             }
         }
-        r.map(|_| n)
     }
+
+    /// Write each table alone, halving the rows of a refused one until each refused row is
+    /// alone (a few writes per refused row); those follow the error policy.
+    async fn write_apart(
+        &self,
+        conn: &Connection,
+        spec: &TaskSpec,
+        batch: taos_edge::Batch,
+        archive: &Option<PathBuf>,
+    ) -> Result<Written, TaosError> {
+        let mut out = Written::default();
+        for t in batch.tables {
+            let mut ranges = vec![0..t.rows.len()];
+            while let Some(r) = ranges.pop() {
+                if r.is_empty() {
+                    continue;
+                }
+                let part = common::wire::WriteRequest {
+                    db: batch.db.clone(),
+                    precision: batch.precision,
+                    tables: vec![common::wire::WriteTable {
+                        name: t.name.clone(),
+                        using: t.using.clone(),
+                        columns: t.columns.clone(),
+                        rows: t.rows[r.clone()].to_vec(),
+                    }],
+                };
+                match conn.write(part).await {
+                    Ok(_) => out.rows += r.len() as u64,
+                    Err(e) if refused_data(&e) && r.len() > 1 => {
+                        let mid = r.start + r.len() / 2;
+                        ranges.push(mid..r.end);
+                        ranges.push(r.start..mid);
+                    }
+                    Err(e) if refused_data(&e) => {
+                        out.refused += 1;
+                        if spec.mapping.on_error == ErrorPolicy::Archive {
+                            let record = serde_json::json!({
+                                "table": t.name,
+                                "stable": t.using.as_ref().map(|u| u.stable.clone()),
+                                "tags": t.using.as_ref().map(|u| u.tags.clone()),
+                                "columns": t.columns,
+                                "row": t.rows[r.start],
+                            });
+                            taos_edge::collect::archive(
+                                archive,
+                                &t.name,
+                                record.to_string().as_bytes(),
+                                &e.to_string(),
+                            );
+                        }
+                        out.last_refusal = Some(format!("table {}: {e}", t.name));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// What a write did: rows taosd has, and rows it refused (handled by the error policy).
+#[derive(Debug, Default)]
+pub struct Written {
+    pub rows: u64,
+    pub refused: u64,
+    pub last_refusal: Option<String>,
+}
+
+/// Errors that say the data itself is wrong: writing it again cannot succeed.
+fn refused_data(e: &TaosError) -> bool {
+    use common::Code;
+    let code = e.code & 0xFFFF;
+    (0x2600..=0x26FF).contains(&code)
+        || [
+            Code::TSC_VALUE_OUT_OF_RANGE,
+            Code::TIMESTAMP_OUT_OF_RANGE,
+            Code::INVALID_TABLE_NAME,
+            Code::TAG_NOT_EXIST,
+            Code::COLUMN_NOT_EXIST,
+        ]
+        .iter()
+        .any(|c| e.is(*c))
 }
 
 pub struct Runtime {
@@ -224,15 +337,14 @@ impl Runtime {
         let me = self.clone();
         let spec2 = spec.clone();
         let metrics = self.metrics(&spec.id);
+        let archive = Some(self.archive_dir(&spec.id));
         tokio::spawn(async move {
             while let Some((batch, reply)) = commit_rx.recv().await {
                 let n = taos_edge::points(&batch);
                 metrics.received.fetch_add(n, Ordering::Relaxed);
-                let r = me.writer.write(&spec2, batch).await;
+                let r = me.writer.write(&spec2, batch, &archive).await;
                 match &r {
-                    Ok(n) => {
-                        metrics.written.fetch_add(*n, Ordering::Relaxed);
-                    }
+                    Ok(w) => metrics.record(w),
                     Err(e) => metrics.error(e.to_string()),
                 }
                 let _ = reply.send(r.map(|_| ()).map_err(|e| e.to_string()));

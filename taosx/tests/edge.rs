@@ -120,6 +120,55 @@ c.loop_stop(); c.disconnect()
     let (_, agents) = s.api("GET", "/api/v1/agents", None);
     assert_eq!(agents[0]["online"], true, "{agents}");
 
+    // A device with its clock in 1970: the agent's batch holds a row taosd refuses (outside
+    // KEEP). taosx sets that row aside in the task's archive and writes the rest, so the
+    // agent's buffer moves on instead of resending the batch forever.
+    let script = format!(
+        r#"
+import json
+import paho.mqtt.client as mqtt
+c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="pub-clock")
+c.connect("127.0.0.1", {port})
+c.loop_start()
+c.publish("site/s0/dev3", json.dumps({{"id": 3, "ts": 1, "v": 1, "temp": 1.0}}), qos=1).wait_for_publish(60)
+c.publish("site/s0/dev3", json.dumps({{"id": 3, "ts": 1700000009999, "v": 2, "temp": 2.0}}), qos=1).wait_for_publish(60)
+c.loop_stop(); c.disconnect()
+"#,
+        port = s.mqtt_port
+    );
+    let mut c = std::process::Command::new(&py)
+        .args(["-c", &script])
+        .spawn()
+        .unwrap();
+    assert!(c.wait().unwrap().success());
+    assert_eq!(
+        s.wait_count("edge.sensors", 2501, Duration::from_secs(60)),
+        2501
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let t = task(&s, &on_agent);
+        if t["metrics"]["rows_written"] == 2001 && t["metrics"]["buffered_points"] == 0 {
+            let why = t["metrics"]["last_error"].as_str().unwrap_or("");
+            assert!(why.contains("refused") && why.contains("d_3"), "{t}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the refused row blocks the agent: {t}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let archived = std::fs::read_to_string(
+        s.dir
+            .path()
+            .join("taosx/tasks")
+            .join(&on_agent)
+            .join("errors.jsonl"),
+    )
+    .unwrap_or_default();
+    assert!(archived.contains("out of range"), "{archived}");
+
     // Refused definitions say why.
     for (bad, why) in [
         (

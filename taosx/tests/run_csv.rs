@@ -122,3 +122,58 @@ fn csv_import_with_error_policies() {
     let (ok, out) = run(&["-f", &from, "-t", &to, "--parser", "{\"model\":{}}"]);
     assert!(!ok && out.contains("--parser"), "{out}");
 }
+
+/// Rows the mapping accepts but taosd refuses (a device clock in 1970, far outside the
+/// database's KEEP) are found and set aside by the error policy; the rest of their batch is
+/// written and the job goes on. With `error`, the job stops and says why.
+#[test]
+fn rows_taosd_refuses_follow_the_error_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_taosd, port) = taosd(dir.path());
+    let csv = dir.path().join("clock.csv");
+    let mut s = String::from("tbname,ts,current,voltage,groupid,location\n");
+    for i in 0..5_000i64 {
+        let ts = if i == 100 || i == 4_321 {
+            1_000
+        } else {
+            1_700_000_000_000 + i
+        };
+        s.push_str(&format!(
+            "d{},{ts},1.5,{},{},x\n",
+            i % 7,
+            200 + i % 9,
+            i % 7
+        ));
+    }
+    std::fs::write(&csv, s).unwrap();
+    let parser = dir.path().join("parser.json");
+    std::fs::write(&parser, PARSER).unwrap();
+    let archive = dir.path().join("archive");
+    let from = format!("csv://{}", csv.display());
+    let to = format!("taos://root:taosdata@127.0.0.1:{port}/clockdb");
+    let p = format!("@{}", parser.display());
+    let a = archive.display().to_string();
+    let (ok, out) = run(&["-f", &from, "-t", &to, "--parser", &p, "--archive", &a]);
+    assert!(ok, "{out}");
+    assert!(out.contains("4998 rows written"), "{out}");
+    assert!(out.contains("2 records rejected"), "{out}");
+    assert_eq!(count_on(port, "clockdb.meters"), 4_998);
+    let archived = std::fs::read_to_string(archive.join("errors.jsonl")).unwrap();
+    assert_eq!(archived.lines().count(), 2, "{archived}");
+    assert!(
+        archived.contains("d2") && archived.contains("d2\\\""),
+        "row 100 is in table d2: {archived}"
+    );
+    let (ok, out) = run(&[
+        "-f",
+        &from,
+        "-t",
+        &to,
+        "--parser",
+        &p,
+        "--on-error",
+        "error",
+    ]);
+    assert!(!ok, "{out}");
+    assert!(out.to_lowercase().contains("timestamp"), "{out}");
+}
