@@ -37,6 +37,20 @@ fn task(s: &Stack, id: &str) -> serde_json::Value {
     t
 }
 
+/// Run `body` (Python with a connected paho client `c` and `json`) against the broker.
+fn paho(py: &std::path::Path, port: u16, client_id: &str, body: &str) {
+    let script = format!(
+        "import json\nimport paho.mqtt.client as mqtt\n\
+         c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=\"{client_id}\")\n\
+         c.connect(\"127.0.0.1\", {port})\nc.loop_start()\n{body}\nc.loop_stop(); c.disconnect()\n"
+    );
+    let mut c = std::process::Command::new(py)
+        .args(["-c", &script])
+        .spawn()
+        .unwrap();
+    assert!(c.wait().unwrap().success(), "{script}");
+}
+
 #[test]
 fn mqtt_through_agent_and_taosx_with_bad_input() {
     let Some(py) = python() else { return };
@@ -69,27 +83,18 @@ fn mqtt_through_agent_and_taosx_with_bad_input() {
     // Devices 1, 4, ..., 19 publish on site/s1/...: 7 devices x 100 points, tagged from the topic.
     assert_eq!(s.count("edge.sensors WHERE site = 's1'"), 700);
     // The in-taosx task: 500 points on plant/... topics (paho, MQTT 3.1.1 publisher).
-    let script = format!(
+    paho(
+        &py,
+        s.mqtt_port,
+        "pub-plant",
         r#"
-import json
-import paho.mqtt.client as mqtt
-c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="pub-plant")
-c.connect("127.0.0.1", {port})
-c.loop_start()
-ms = [c.publish(f"plant/p{{i % 5}}", json.dumps({{"id": 1000 + i % 5, "ts": 1700001000000 + i, "v": i, "temp": 1.5}}), qos=1) for i in range(500)]
+ms = [c.publish(f"plant/p{i % 5}", json.dumps({"id": 1000 + i % 5, "ts": 1700001000000 + i, "v": i, "temp": 1.5}), qos=1) for i in range(500)]
 for m in ms: m.wait_for_publish(60)
 # Bad payloads: not JSON, and a point without its id.
 c.publish("plant/bad", "this is not json", qos=1).wait_for_publish(60)
-c.publish("plant/bad", json.dumps({{"ts": 1, "v": 1}}), qos=1).wait_for_publish(60)
-c.loop_stop(); c.disconnect()
+c.publish("plant/bad", json.dumps({"ts": 1, "v": 1}), qos=1).wait_for_publish(60)
 "#,
-        port = s.mqtt_port
     );
-    let mut c = std::process::Command::new(&py)
-        .args(["-c", &script])
-        .spawn()
-        .unwrap();
-    assert!(c.wait().unwrap().success());
     assert_eq!(
         s.wait_count("edge.sensors", 2500, Duration::from_secs(60)),
         2500
@@ -123,24 +128,15 @@ c.loop_stop(); c.disconnect()
     // A device with its clock in 1970: the agent's batch holds a row taosd refuses (outside
     // KEEP). taosx sets that row aside in the task's archive and writes the rest, so the
     // agent's buffer moves on instead of resending the batch forever.
-    let script = format!(
+    paho(
+        &py,
+        s.mqtt_port,
+        "pub-clock",
         r#"
-import json
-import paho.mqtt.client as mqtt
-c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="pub-clock")
-c.connect("127.0.0.1", {port})
-c.loop_start()
-c.publish("site/s0/dev3", json.dumps({{"id": 3, "ts": 1, "v": 1, "temp": 1.0}}), qos=1).wait_for_publish(60)
-c.publish("site/s0/dev3", json.dumps({{"id": 3, "ts": 1700000009999, "v": 2, "temp": 2.0}}), qos=1).wait_for_publish(60)
-c.loop_stop(); c.disconnect()
+c.publish("site/s0/dev3", json.dumps({"id": 3, "ts": 1, "v": 1, "temp": 1.0}), qos=1).wait_for_publish(60)
+c.publish("site/s0/dev3", json.dumps({"id": 3, "ts": 1700000009999, "v": 2, "temp": 2.0}), qos=1).wait_for_publish(60)
 "#,
-        port = s.mqtt_port
     );
-    let mut c = std::process::Command::new(&py)
-        .args(["-c", &script])
-        .spawn()
-        .unwrap();
-    assert!(c.wait().unwrap().success());
     assert_eq!(
         s.wait_count("edge.sensors", 2501, Duration::from_secs(60)),
         2501

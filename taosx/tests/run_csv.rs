@@ -53,19 +53,27 @@ fn run(args: &[&str]) -> (bool, String) {
     )
 }
 
+/// A taosd and the parser file in `dir`: the `-f`, `-t`, `--parser` and `--archive` values
+/// for importing `csv` into `db`.
+fn job(dir: &std::path::Path, csv: &std::path::Path, db: &str, port: u16) -> [String; 4] {
+    let parser = dir.join("parser.json");
+    std::fs::write(&parser, PARSER).unwrap();
+    [
+        format!("csv://{}", csv.display()),
+        format!("taos://root:taosdata@127.0.0.1:{port}/{db}"),
+        format!("@{}", parser.display()),
+        dir.join("archive").display().to_string(),
+    ]
+}
+
 #[test]
 fn csv_import_with_error_policies() {
     let dir = tempfile::tempdir().unwrap();
     let (_taosd, port) = taosd(dir.path());
     let csv = dir.path().join("meters.csv");
     write_csv(&csv, 20_000, &[5, 777, 19_999]);
-    let parser = dir.path().join("parser.json");
-    std::fs::write(&parser, PARSER).unwrap();
-    let archive = dir.path().join("archive");
-    let from = format!("csv://{}", csv.display());
-    let to = format!("taos://root:taosdata@127.0.0.1:{port}/csvdb");
-    let p = format!("@{}", parser.display());
-    let a = archive.display().to_string();
+    let [from, to, p, a] = job(dir.path(), &csv, "csvdb", port);
+    let archive = std::path::PathBuf::from(&a);
     let (ok, out) = run(&["-f", &from, "-t", &to, "--parser", &p, "--archive", &a]);
     assert!(ok, "{out}");
     assert!(out.contains("19997 rows written"), "{out}");
@@ -146,13 +154,8 @@ fn rows_taosd_refuses_follow_the_error_policy() {
         ));
     }
     std::fs::write(&csv, s).unwrap();
-    let parser = dir.path().join("parser.json");
-    std::fs::write(&parser, PARSER).unwrap();
-    let archive = dir.path().join("archive");
-    let from = format!("csv://{}", csv.display());
-    let to = format!("taos://root:taosdata@127.0.0.1:{port}/clockdb");
-    let p = format!("@{}", parser.display());
-    let a = archive.display().to_string();
+    let [from, to, p, a] = job(dir.path(), &csv, "clockdb", port);
+    let archive = std::path::PathBuf::from(&a);
     let (ok, out) = run(&["-f", &from, "-t", &to, "--parser", &p, "--archive", &a]);
     assert!(ok, "{out}");
     assert!(out.contains("4998 rows written"), "{out}");
