@@ -3,7 +3,8 @@
 //! A payload is a JSON object, an array of objects, or one object per line. Nested objects are
 //! flattened (`{"a":{"b":1}}` gives field `a_b`, arrays give `a_0`, `a_1`). Topic levels can be
 //! bound to variables with a rule shaped like the topic (`site/_/device` binds `site` and
-//! `device`, `_` skips a level). The subtable name is a template (`t_{id}`, `{site}_{device}`),
+//! `device`, `_` skips a level). The subtable name is a template (`t_{id}`, `{site}_{device}`,
+//! `{id#/_}` for the field with `/` replaced by `_` and `_` trimmed at the ends),
 //! the timestamp comes from a field (epoch in a unit, RFC 3339, or a strftime format) or is the
 //! arrival time, and each column and tag takes a field (by default its own name) converted to
 //! its declared type.
@@ -238,6 +239,14 @@ fn parse_parts(t: &str, what: &str) -> Result<Vec<Part>, MappingError> {
         if var.is_empty() {
             return Err(err(format!("empty variable in {what} '{t}'")));
         }
+        if let Some((_, subst)) = var.split_once('#') {
+            if subst.chars().count() != 2 {
+                return Err(err(format!(
+                    "'{{{var}}}' in {what} '{t}': after '#' come two characters, the one to \
+                     replace and its replacement (e.g. {{id#/_}})"
+                )));
+            }
+        }
         parts.push(Part::Var(var.to_string()));
         rest = &rest[open + close + 1..];
     }
@@ -329,13 +338,26 @@ fn expand(
     for p in parts {
         match p {
             Part::Lit(s) => name.push_str(s),
-            Part::Var(v) => match fields.get(v) {
-                Some(Json::String(s)) => name.push_str(s),
-                Some(Json::Null) | None => {
-                    return Err(err(format!("{what} variable '{v}' is missing")))
+            Part::Var(v) => {
+                // `{id#/_}`: the field with `/` replaced by `_`, then `_` trimmed at both ends.
+                let (field, subst) = match v.split_once('#') {
+                    Some((f, s)) => (f, s.chars().next().zip(s.chars().nth(1))),
+                    None => (v.as_str(), None),
+                };
+                let text = match fields.get(field) {
+                    Some(Json::String(s)) => s.clone(),
+                    Some(Json::Null) | None => {
+                        return Err(err(format!("{what} variable '{field}' is missing")))
+                    }
+                    Some(other) => other.to_string(),
+                };
+                match subst {
+                    Some((from, to)) => {
+                        name.push_str(text.replace(from, &to.to_string()).trim_matches(to))
+                    }
+                    None => name.push_str(&text),
                 }
-                Some(other) => name.push_str(&other.to_string()),
-            },
+            }
         }
     }
     Ok(name)
@@ -1050,5 +1072,19 @@ mod tests {
             .contains("must be a template"));
         bad.stable = "opc_{type".into();
         assert!(Mapper::new(&bad).is_err());
+        bad.stable = "opc_{type#/}".into();
+        assert!(Mapper::new(&bad).unwrap_err().0.contains("two characters"));
+
+        // Character replacement in a variable.
+        let mut sub = spec.clone();
+        sub.table = "t_{id#/_}".into();
+        let m = Mapper::new(&sub).unwrap();
+        let (stable, table) = m
+            .target(&row("/Line1/Temp/A/", "double", Json::from(1.0)))
+            .unwrap();
+        assert_eq!(
+            (stable.as_str(), table.as_str()),
+            ("opc_double", "t_Line1_Temp_A")
+        );
     }
 }
