@@ -13,6 +13,10 @@
 //! (`dropped_points`), as an OPC-UA server does with a monitored item's full queue. Memory
 //! stays bounded whatever the sink does.
 //!
+//! Point updates (taosX's dynamic point update): with `point_update=append|update` the
+//! selection is resolved again every `rescan`; new points are collected from then on and,
+//! with `update`, points gone from the selection are dropped, without restarting the task.
+//!
 //! Reconnects: a lost connection ends the session; the reader builds a new session (on the
 //! next endpoint when there are several), resolves the points again and subscribes again, with
 //! a backoff of 0.5 s doubling to 10 s.
@@ -32,7 +36,7 @@ use opcua::types::{
     DataChangeFilter, DataChangeTrigger, DataValue, ExtensionObject, MonitoredItemCreateRequest,
     NodeId, ReadValueId, TimestampsToReturn,
 };
-use source::Mode;
+use source::{Mode, PointUpdate};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -276,18 +280,36 @@ async fn session_run(
     let points = points::resolve(&session, &src.points).await?;
     tracing::info!(task = %task, endpoint = %url, points = points.len(), mode = ?src.mode, "OPC-UA collecting");
     *collected = true;
-    let points: Vec<Arc<PointInfo>> = points.into_iter().map(Arc::new).collect();
+    let mut points: Vec<Arc<PointInfo>> = points.into_iter().map(Arc::new).collect();
+    let rescans = src.point_update != PointUpdate::None;
+    let rescan_every = Duration::from_millis(src.rescan_ms.max(1000));
     let ended = match src.mode {
         Mode::Subscribe => {
-            subscribe(&session, src, &points, tx.clone(), stats).await?;
-            tokio::select! {
-                _ = stop.changed() => None,
-                status = &mut conn.driver => Some(status),
+            let mut live = subscribe(&session, src, &points, tx.clone(), stats).await?;
+            loop {
+                tokio::select! {
+                    _ = stop.changed() => break None,
+                    status = &mut conn.driver => break Some(status),
+                    _ = tokio::time::sleep(rescan_every), if rescans => {
+                        if let Err(e) = rescan(&session, src, &mut live, stats, task).await {
+                            stats.error(e.to_string());
+                            tracing::warn!(task = %task, error = %e, "OPC-UA rescan failed");
+                        }
+                    }
+                }
             }
         }
         Mode::Poll => {
             let interval = Duration::from_millis(src.interval_ms);
+            let mut next_rescan = tokio::time::Instant::now() + rescan_every;
             loop {
+                if rescans && tokio::time::Instant::now() >= next_rescan {
+                    if let Err(e) = rescan_polled(&session, src, &mut points, task).await {
+                        stats.error(e.to_string());
+                        tracing::warn!(task = %task, error = %e, "OPC-UA rescan failed");
+                    }
+                    next_rescan = tokio::time::Instant::now() + rescan_every;
+                }
                 if let Err(e) = poll_once(&session, &points, tx).await {
                     stats.error(e.to_string());
                     tracing::warn!(task = %task, error = %e, "OPC-UA read failed");
@@ -314,6 +336,14 @@ async fn session_run(
     }
 }
 
+/// A subscription as it stands: the point of each monitored node (read by the callback) and
+/// each node's monitored item, so a rescan can add and drop items.
+struct Live {
+    id: u32,
+    by_node: Arc<std::sync::RwLock<HashMap<NodeId, Arc<PointInfo>>>>,
+    items: HashMap<NodeId, u32>,
+}
+
 /// One subscription, one monitored item per point, values to `tx`.
 async fn subscribe(
     session: &Session,
@@ -321,14 +351,18 @@ async fn subscribe(
     points: &[Arc<PointInfo>],
     tx: mpsc::Sender<Sample>,
     stats: &Arc<TaskStats>,
-) -> Result<(), OpcUaError> {
-    let by_node: HashMap<NodeId, Arc<PointInfo>> =
-        points.iter().map(|p| (p.node.clone(), p.clone())).collect();
-    let cb_stats = stats.clone();
+) -> Result<Live, OpcUaError> {
+    let by_node: Arc<std::sync::RwLock<HashMap<NodeId, Arc<PointInfo>>>> = Default::default();
+    let (cb_stats, cb_points) = (stats.clone(), by_node.clone());
     let callback = DataChangeCallback::new(move |value, item| {
-        if let Some(point) = by_node.get(&item.item_to_monitor().node_id) {
+        let point = cb_points
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&item.item_to_monitor().node_id)
+            .cloned();
+        if let Some(point) = point {
             let sample = Sample {
-                point: point.clone(),
+                point,
                 value,
                 arrival_ms: chrono::Utc::now().timestamp_millis(),
             };
@@ -355,6 +389,35 @@ async fn subscribe(
         )
         .await
         .map_err(|e| OpcUaError::Session(format!("create subscription: {e}")))?;
+    let mut live = Live {
+        id,
+        by_node,
+        items: HashMap::new(),
+    };
+    let failed = add_items(session, src, &mut live, points, stats).await?;
+    if failed == points.len() {
+        return Err(OpcUaError::Points(
+            "the server refused every monitored item".into(),
+        ));
+    }
+    if failed > 0 {
+        tracing::warn!(
+            failed,
+            total = points.len(),
+            "some OPC-UA monitored items were refused"
+        );
+    }
+    Ok(live)
+}
+
+/// Monitored items for `points` in the live subscription; returns how many the server refused.
+async fn add_items(
+    session: &Session,
+    src: &OpcUaSource,
+    live: &mut Live,
+    points: &[Arc<PointInfo>],
+    stats: &TaskStats,
+) -> Result<usize, OpcUaError> {
     let filter = if src.deadband > 0.0 {
         ExtensionObject::from_message(DataChangeFilter {
             trigger: DataChangeTrigger::StatusValue,
@@ -364,6 +427,13 @@ async fn subscribe(
     } else {
         ExtensionObject::null()
     };
+    // Known to the callback before the first value can arrive.
+    {
+        let mut map = live.by_node.write().unwrap_or_else(|p| p.into_inner());
+        for p in points {
+            map.insert(p.node.clone(), p.clone());
+        }
+    }
     let mut failed = 0usize;
     for chunk in points.chunks(points::CHUNK) {
         let items: Vec<MonitoredItemCreateRequest> = chunk
@@ -378,27 +448,111 @@ async fn subscribe(
             })
             .collect();
         let created = session
-            .create_monitored_items(id, TimestampsToReturn::Both, items)
+            .create_monitored_items(live.id, TimestampsToReturn::Both, items)
             .await
             .map_err(|e| OpcUaError::Session(format!("create monitored items: {e}")))?;
         for (p, c) in chunk.iter().zip(created.iter()) {
             if c.result.status_code.is_bad() {
                 failed += 1;
                 stats.error(format!("node {}: {}", p.node, c.result.status_code));
+                live.by_node
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&p.node);
+            } else {
+                live.items
+                    .insert(p.node.clone(), c.result.monitored_item_id);
             }
         }
     }
-    if failed == points.len() {
-        return Err(OpcUaError::Points(
-            "the server refused every monitored item".into(),
-        ));
+    Ok(failed)
+}
+
+/// Resolve the selection again and apply the task's point update: new points get monitored
+/// items; with `update`, items of points gone from the selection are deleted.
+async fn rescan(
+    session: &Session,
+    src: &OpcUaSource,
+    live: &mut Live,
+    stats: &TaskStats,
+    task: &str,
+) -> Result<(), OpcUaError> {
+    let now: Vec<Arc<PointInfo>> = points::resolve(session, &src.points)
+        .await?
+        .into_iter()
+        .map(Arc::new)
+        .collect();
+    let fresh: Vec<Arc<PointInfo>> = now
+        .iter()
+        .filter(|p| !live.items.contains_key(&p.node))
+        .cloned()
+        .collect();
+    let mut gone = Vec::new();
+    if src.point_update == PointUpdate::Update {
+        let keep: std::collections::HashSet<&NodeId> = now.iter().map(|p| &p.node).collect();
+        gone = live
+            .items
+            .keys()
+            .filter(|n| !keep.contains(n))
+            .cloned()
+            .collect();
     }
-    if failed > 0 {
-        tracing::warn!(
-            failed,
-            total = points.len(),
-            "some OPC-UA monitored items were refused"
+    let refused = if fresh.is_empty() {
+        0
+    } else {
+        add_items(session, src, live, &fresh, stats).await?
+    };
+    if !gone.is_empty() {
+        let ids: Vec<u32> = gone.iter().filter_map(|n| live.items.remove(n)).collect();
+        {
+            let mut map = live.by_node.write().unwrap_or_else(|p| p.into_inner());
+            for n in &gone {
+                map.remove(n);
+            }
+        }
+        for chunk in ids.chunks(points::CHUNK) {
+            session
+                .delete_monitored_items(live.id, chunk)
+                .await
+                .map_err(|e| OpcUaError::Session(format!("delete monitored items: {e}")))?;
+        }
+    }
+    if !fresh.is_empty() || !gone.is_empty() {
+        tracing::info!(
+            task = %task,
+            added = fresh.len() - refused,
+            removed = gone.len(),
+            points = live.items.len(),
+            "OPC-UA points rescanned"
         );
+    }
+    Ok(())
+}
+
+/// The polled points after a rescan under the task's point update.
+async fn rescan_polled(
+    session: &Session,
+    src: &OpcUaSource,
+    points: &mut Vec<Arc<PointInfo>>,
+    task: &str,
+) -> Result<(), OpcUaError> {
+    let now = points::resolve(session, &src.points).await?;
+    let known: std::collections::HashSet<NodeId> = points.iter().map(|p| p.node.clone()).collect();
+    let before = points.len();
+    if src.point_update == PointUpdate::Update {
+        let keep: std::collections::HashSet<&NodeId> = now.iter().map(|p| &p.node).collect();
+        points.retain(|p| keep.contains(&p.node));
+    }
+    let removed = before - points.len();
+    let mut added = 0;
+    for p in now {
+        if !known.contains(&p.node) {
+            points.push(Arc::new(p));
+            added += 1;
+        }
+    }
+    if added + removed > 0 {
+        tracing::info!(task = %task, added, removed, points = points.len(), "OPC-UA points rescanned");
     }
     Ok(())
 }

@@ -566,3 +566,58 @@ fn opcua_slow_sink_keeps_memory_bounded() {
         "{t}"
     );
 }
+
+/// taosX's dynamic point update: variables added to the server while tasks run are collected
+/// after the next rescan, by a subscription (update: the deleted v0 is dropped) and by polling
+/// (append).
+#[test]
+fn opcua_point_update_follows_the_address_space() {
+    let Some(py) = python() else { return };
+    let s = Stack::start();
+    let port = free_port();
+    let mut server = opc_server(&py, s.dir.path(), port, 20, &["--grow-after", "3"]);
+    let task_for = |name: &str, extra: &str, table: &str| {
+        let mut mapping = sub_mapping();
+        mapping["stable"] = json!(format!("opc_{name}"));
+        mapping["table"] = json!(table);
+        create_task(
+            &s,
+            json!({
+                "name": name,
+                "from": format!("opcua://127.0.0.1:{port}/taos/test?root=ns=2;s=Plant&sampling=100ms&interval=200ms&rescan=2s{extra}"),
+                "to": "taos:///plant",
+                "mapping": mapping,
+            }),
+        )
+    };
+    let sub = task_for("grow_sub", "&point_update=update", "u_{id}");
+    let poll = task_for("grow_poll", "&point_update=append&mode=poll", "q_{id}");
+    server.wait_log("GREW", Duration::from_secs(30));
+    for t in ["u_n0", "u_n4", "q_n0", "q_n4"] {
+        assert!(
+            s.wait_count(&format!("plant.{t}"), 2, Duration::from_secs(60)) >= 2,
+            "{t} not collected after the rescan: {} {}\ntaosx log:\n{}",
+            task(&s, &sub),
+            task(&s, &poll),
+            s.taosx.log()
+        );
+    }
+    // The log's colour codes out, then the subscription's rescan: 5 new items, v0 dropped.
+    let mut log = String::new();
+    let mut in_escape = false;
+    for c in s.taosx.log().chars() {
+        match (in_escape, c) {
+            (false, '\u{1b}') => in_escape = true,
+            (true, 'm') => in_escape = false,
+            (true, _) => {}
+            (false, c) => log.push(c),
+        }
+    }
+    assert!(
+        log.lines()
+            .any(|l| l.contains("OPC-UA points rescanned") && l.contains("added=5 removed=1")),
+        "{log}"
+    );
+    let r = s.rows("SELECT path FROM plant.u_n3 LIMIT 1");
+    assert_eq!(text(&r[0][0]), "Plant/n3");
+}

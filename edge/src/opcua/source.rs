@@ -23,9 +23,22 @@
 //! | `sampling=500ms`, `queue_size=10` | monitored item sampling interval and queue |
 //! | `deadband=0.5`, `deadband_type=absolute\|percent` | data change filter |
 //! | `backlog=500000` | values held while the sink is slow (see the module `opcua`) |
+//! | `point_update=none\|append\|update`, `rescan=600s` | taosX's dynamic point update: resolve the points again every `rescan` and add new ones (append) or also drop vanished ones (update) without a restart |
 
 use crate::task::unescape;
 use serde::{Deserialize, Serialize};
+
+/// taosX's dynamic point update: what a periodic rescan of the point selection changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum PointUpdate {
+    /// The points resolved when the session starts stay as they are.
+    #[default]
+    None,
+    /// New points are collected too.
+    Append,
+    /// New points are added and points gone from the selection dropped.
+    Update,
+}
 
 /// How values are collected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,6 +114,11 @@ pub struct OpcUaSource {
     /// Values held between collection and writing (tasks stored before it existed: default).
     #[serde(default = "default_backlog")]
     pub backlog: usize,
+    #[serde(default)]
+    pub point_update: PointUpdate,
+    /// Rescan period of `point_update` (taosX's default 600 s).
+    #[serde(default = "default_rescan")]
+    pub rescan_ms: u64,
     pub deadband: f64,
     /// 1 = absolute, 2 = percent (the standard's DeadbandType values).
     pub deadband_type: u32,
@@ -108,6 +126,10 @@ pub struct OpcUaSource {
 
 fn default_backlog() -> usize {
     super::BACKLOG
+}
+
+fn default_rescan() -> u64 {
+    600_000
 }
 
 /// Does this DSN belong to the OPC-UA source?
@@ -214,6 +236,8 @@ impl OpcUaSource {
             sampling_ms: 1000,
             queue_size: 10,
             backlog: default_backlog(),
+            point_update: PointUpdate::None,
+            rescan_ms: default_rescan(),
             deadband: 0.0,
             deadband_type: 1,
         };
@@ -330,6 +354,16 @@ impl OpcUaSource {
                         .filter(|q| *q >= 1)
                         .ok_or_else(|| format!("invalid queue_size '{v}'"))?
                 }
+                "point_update" | "update_mode" => {
+                    s.point_update = match v.to_ascii_lowercase().as_str() {
+                        "none" => PointUpdate::None,
+                        "append" => PointUpdate::Append,
+                        "update" => PointUpdate::Update,
+                        _ => return Err(format!("point_update '{v}' (none, append or update)")),
+                    }
+                }
+                // Shorter than taosX's 60 s minimum is allowed: a small server, a test.
+                "rescan" | "rescan_interval" => s.rescan_ms = parse_duration_ms(&v)?.max(1000),
                 "backlog" => {
                     s.backlog = v
                         .parse()

@@ -111,6 +111,8 @@ async def main():
     ap.add_argument("--secure")
     ap.add_argument("--user")
     ap.add_argument("--period", type=int, default=200)
+    # After this many seconds: add variables n0..n4 to Plant and delete v0 (point rescans).
+    ap.add_argument("--grow-after", type=float, default=0)
     a = ap.parse_args()
 
     user_manager = None
@@ -159,6 +161,8 @@ async def main():
     async with server:
         print("READY", file=sys.stderr, flush=True)
         tick = 0
+        t_start = time.time()
+        grown = a.grow_after <= 0
         t_report, ticks_since = time.time(), 0
         next_tick = time.monotonic()
         while True:
@@ -166,6 +170,17 @@ async def main():
             next_tick += a.period / 1000.0
             await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
             tick += 1
+            if not grown and time.time() - t_start >= a.grow_after:
+                grown = True
+                for k in range(5):
+                    n = await plant.add_variable(
+                        ua.NodeId(f"n{k}", ns), ua.QualifiedName(f"n{k}", ns), ua.Variant(float(k), ua.VariantType.Double)
+                    )
+                    variables.append((1000 + k, n))
+                gone = [v for i, v in variables if i == 0]
+                variables = [(i, v) for i, v in variables if i != 0]
+                await server.delete_nodes(gone)
+                print("GREW", file=sys.stderr, flush=True)
             now = datetime.datetime.now(datetime.timezone.utc)
             for i, v in variables:
                 if i % 10 == 9:
