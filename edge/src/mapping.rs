@@ -15,6 +15,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use std::collections::HashMap;
 
+/// Where a mapping reads a record's fields: a map of them, or a source's own layout (an
+/// OPC-UA value keeps its point's unchanging fields apart).
+pub trait Fields {
+    fn field(&self, name: &str) -> Option<&Json>;
+}
+
+impl Fields for HashMap<String, Json> {
+    fn field(&self, name: &str) -> Option<&Json> {
+        self.get(name)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Mapping {
     /// Target super table (created if missing). May be a template such as `opc_{type}`: each
@@ -329,9 +341,9 @@ fn type_of_value(v: &Value) -> Option<DataType> {
 }
 
 /// Expand a template with a row's fields; `what` names it in errors.
-fn expand(
+fn expand<F: Fields + ?Sized>(
     parts: &[Part],
-    fields: &HashMap<String, Json>,
+    fields: &F,
     what: &str,
 ) -> Result<String, MappingError> {
     let mut name = String::new();
@@ -344,7 +356,7 @@ fn expand(
                     Some((f, s)) => (f, s.chars().next().zip(s.chars().nth(1))),
                     None => (v.as_str(), None),
                 };
-                let text = match fields.get(field) {
+                let text = match fields.field(field) {
                     Some(Json::String(s)) => s.clone(),
                     Some(Json::Null) | None => {
                         return Err(err(format!("{what} variable '{field}' is missing")))
@@ -535,7 +547,7 @@ impl Mapper {
     }
 
     /// The super table and subtable a record with these fields goes to.
-    pub fn target(&self, fields: &HashMap<String, Json>) -> Result<(String, String), MappingError> {
+    pub fn target<F: Fields + ?Sized>(&self, fields: &F) -> Result<(String, String), MappingError> {
         let name = expand(&self.template, fields, "table name")?;
         if name.is_empty() || name.len() > 192 || name.contains(['.', '`']) {
             return Err(err(format!("invalid subtable name '{name}'")));
@@ -587,9 +599,9 @@ impl Mapper {
     }
 
     /// One row from already flattened fields (CSV records, OPC-UA values).
-    pub fn row(
+    pub fn row<F: Fields + ?Sized>(
         &self,
-        fields: &HashMap<String, Json>,
+        fields: &F,
         arrival_ms: i64,
         out: &mut BatchBuilder,
     ) -> Result<(), MappingError> {
@@ -598,7 +610,7 @@ impl Mapper {
             None => arrival_ms,
             Some(rule) => parse_ts(
                 fields
-                    .get(&rule.field)
+                    .field(&rule.field)
                     .ok_or_else(|| err(format!("timestamp field '{}' is missing", rule.field)))?,
                 rule.format.as_deref(),
             )?,
@@ -607,15 +619,15 @@ impl Mapper {
         row.push(Value::Timestamp(ts));
         for (n, ty, f) in &self.columns {
             let v = match ty {
-                ColType::Fixed(t) => convert(fields.get(f), *t, n)?,
+                ColType::Fixed(t) => convert(fields.field(f), *t, n)?,
                 ColType::Var(var) => {
-                    let named = match fields.get(var) {
+                    let named = match fields.field(var) {
                         Some(Json::String(s)) => s.as_str(),
                         _ => return Err(err(format!("type variable '{var}' is missing"))),
                     };
                     let t =
                         type_by_name(named).map_err(|e| err(format!("column '{n}': {}", e.0)))?;
-                    let v = convert(fields.get(f), t, n)?;
+                    let v = convert(fields.field(f), t, n)?;
                     // The writer reads the new super table's types from the first row.
                     if v.is_null() {
                         return Err(err(format!(
@@ -630,7 +642,7 @@ impl Mapper {
         let tags = self
             .tags
             .iter()
-            .map(|(n, ty, f)| convert(fields.get(f), *ty, n))
+            .map(|(n, ty, f)| convert(fields.field(f), *ty, n))
             .collect::<Result<Vec<_>, _>>()?;
         out.push(&name, &stable, self, tags, row)
     }

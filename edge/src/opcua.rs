@@ -155,7 +155,7 @@ fn map_one(
             stats.error(format!("node {node}: {}", e.0));
             match task.mapping.on_error {
                 ErrorPolicy::Archive => {
-                    let record = serde_json::to_vec(&fields).unwrap_or_default();
+                    let record = serde_json::to_vec(&fields.to_json()).unwrap_or_default();
                     crate::collect::archive(archive_dir, &node, &record, &e.0);
                     Ok(())
                 }

@@ -78,6 +78,7 @@ async fn names(session: &Session, nodes: Vec<NodeId>) -> Result<Vec<PointInfo>, 
                 path: name.clone(),
                 name,
                 extra: Vec::new(),
+                statics: Default::default(),
             });
         }
     }
@@ -245,6 +246,7 @@ async fn browse(session: &Session, f: &BrowseFilter) -> Result<Vec<PointInfo>, O
                         description: String::new(),
                         path: path.clone(),
                         extra: Vec::new(),
+                        statics: Default::default(),
                     });
                 }
                 // Variables can have child variables (properties); objects have children.

@@ -23,9 +23,11 @@
 //! A missing source timestamp falls back to the server's, and a missing server timestamp to the
 //! arrival time, so a `source_ts` timestamp rule never rejects a value for lack of one.
 
+use crate::mapping::Fields;
 use opcua::types::{DataValue, Identifier, NodeId, Variant};
 use serde_json::{json, Value as Json};
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 /// What is known of a point before its values arrive.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +40,75 @@ pub struct PointInfo {
     pub path: String,
     /// Fields from the point list row, as written there (templates expanded per value).
     pub extra: Vec<(String, String)>,
+    /// The fields that do not change from value to value, made on first use (a value then
+    /// costs a few small allocations instead of a map of twenty); set up `extra` before.
+    pub statics: OnceLock<HashMap<String, Json>>,
+}
+
+impl PointInfo {
+    fn statics(&self) -> &HashMap<String, Json> {
+        self.statics.get_or_init(|| {
+            let mut f = HashMap::with_capacity(16);
+            f.insert("id".into(), json!(short_id(&self.node)));
+            f.insert("node_id".into(), json!(self.node.to_string()));
+            f.insert("ns".into(), json!(self.node.namespace));
+            f.insert("name".into(), json!(self.name));
+            // taosX's tag patterns spell node attributes this way.
+            f.insert("BrowseName".into(), json!(self.name));
+            f.insert("display_name".into(), json!(self.display_name));
+            f.insert("DisplayName".into(), json!(self.display_name));
+            f.insert("description".into(), json!(self.description));
+            f.insert("Description".into(), json!(self.description));
+            f.insert("path".into(), json!(self.path));
+            f.insert("Path".into(), json!(self.path));
+            for (k, v) in &self.extra {
+                if !v.contains('{') {
+                    f.insert(k.clone(), json!(v));
+                }
+            }
+            f
+        })
+    }
+}
+
+/// The fields of one value: its own first, then its point's.
+#[derive(Debug)]
+pub struct ValueFields<'a> {
+    own: Vec<(&'a str, Json)>,
+    point: &'a HashMap<String, Json>,
+}
+
+impl Fields for ValueFields<'_> {
+    fn field(&self, name: &str) -> Option<&Json> {
+        self.own
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+            .or_else(|| self.point.get(name))
+    }
+}
+
+impl std::ops::Index<&str> for ValueFields<'_> {
+    type Output = Json;
+    fn index(&self, name: &str) -> &Json {
+        self.field(name)
+            .unwrap_or_else(|| panic!("no field '{name}'"))
+    }
+}
+
+impl ValueFields<'_> {
+    /// All fields as one JSON object (the error archive, the preview).
+    pub fn to_json(&self) -> Json {
+        let mut m: serde_json::Map<String, Json> = self
+            .point
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (k, v) in &self.own {
+            m.insert(k.to_string(), v.clone());
+        }
+        Json::Object(m)
+    }
 }
 
 /// The identifier part of a node id, as table names want it.
@@ -80,8 +151,8 @@ pub fn variant_json(v: &Variant) -> (&'static str, Json) {
 }
 
 /// The fields of one value of `point`.
-pub fn fields(point: &PointInfo, dv: &DataValue, arrival_ms: i64) -> HashMap<String, Json> {
-    let mut f = HashMap::with_capacity(20);
+pub fn fields<'a>(point: &'a PointInfo, dv: &DataValue, arrival_ms: i64) -> ValueFields<'a> {
+    let statics = point.statics();
     let (ty, value) = dv
         .value
         .as_ref()
@@ -100,41 +171,45 @@ pub fn fields(point: &PointInfo, dv: &DataValue, arrival_ms: i64) -> HashMap<Str
         .map(|t| t.as_chrono().timestamp_millis())
         .filter(|t| *t > 0)
         .unwrap_or(server);
-    f.insert("id".into(), json!(short_id(&point.node)));
-    f.insert("node_id".into(), json!(point.node.to_string()));
-    f.insert("ns".into(), json!(point.node.namespace));
-    f.insert("name".into(), json!(point.name));
-    // taosX's tag patterns spell node attributes this way.
-    f.insert("BrowseName".into(), json!(point.name));
-    f.insert("display_name".into(), json!(point.display_name));
-    f.insert("DisplayName".into(), json!(point.display_name));
-    f.insert("description".into(), json!(point.description));
-    f.insert("Description".into(), json!(point.description));
-    f.insert("path".into(), json!(point.path));
-    f.insert("Path".into(), json!(point.path));
-    f.insert("type".into(), json!(ty));
-    f.insert("value".into(), value);
-    f.insert("quality".into(), json!(status.bits()));
-    f.insert("quality_text".into(), json!(status.to_string()));
-    f.insert("source_ts".into(), json!(source));
-    f.insert("server_ts".into(), json!(server));
-    f.insert("arrival_ts".into(), json!(arrival_ms));
-    f.insert("origin_ts".into(), json!(source));
-    f.insert("received_ts".into(), json!(arrival_ms));
-    if !point.extra.is_empty() {
-        // `type` first: the other texts may name it.
-        let mut extra: Vec<&(String, String)> = point.extra.iter().collect();
-        extra.sort_by_key(|(k, _)| k != "type");
-        for (k, v) in extra {
-            let v = expand_text(v, &f);
-            f.insert(k.clone(), json!(v));
-        }
+    // A point list's `type` names the type the value is converted to.
+    let ty = match statics.get("type") {
+        Some(t) => t.clone(),
+        None => json!(ty),
+    };
+    let mut own: Vec<(&'a str, Json)> = Vec::with_capacity(10 + point.extra.len());
+    own.extend([
+        ("type", ty),
+        ("value", value),
+        ("quality", json!(status.bits())),
+        ("quality_text", json!(status.to_string())),
+        ("source_ts", json!(source)),
+        ("server_ts", json!(server)),
+        ("arrival_ts", json!(arrival_ms)),
+        ("origin_ts", json!(source)),
+        ("received_ts", json!(arrival_ms)),
+    ]);
+    let mut f = ValueFields {
+        own,
+        point: statics,
+    };
+    // Point-list texts with `{...}` are expanded per value (`opc_{type}`); `type` first, as the
+    // others may name it.
+    let mut templated: Vec<&(String, String)> = point
+        .extra
+        .iter()
+        .filter(|(_, v)| v.contains('{'))
+        .collect();
+    templated.sort_by_key(|(k, _)| k != "type");
+    for (k, v) in templated {
+        let text = expand_text(v, &f);
+        f.own.retain(|(n, _)| n != k);
+        f.own.insert(0, (k.as_str(), json!(text)));
     }
     f
 }
 
 /// `{field}` in a point-list text replaced by the field's value (unknown names stay as they are).
-fn expand_text(t: &str, fields: &HashMap<String, Json>) -> String {
+fn expand_text(t: &str, fields: &ValueFields) -> String {
     if !t.contains('{') {
         return t.to_string();
     }
@@ -146,7 +221,7 @@ fn expand_text(t: &str, fields: &HashMap<String, Json>) -> String {
             break;
         };
         let name = &rest[open + 1..open + close];
-        match fields.get(name) {
+        match fields.field(name) {
             Some(Json::String(s)) => out.push_str(s),
             Some(Json::Null) | None => out.push_str(&rest[open..=open + close]),
             Some(other) => out.push_str(&other.to_string()),
@@ -170,6 +245,7 @@ mod tests {
             description: "°C at the inlet".into(),
             path: "Line1/Temp".into(),
             extra: Vec::new(),
+            statics: OnceLock::new(),
         };
         let mut dv = DataValue::new_now(Variant::Double(21.5));
         dv.source_timestamp = None;
@@ -210,6 +286,7 @@ mod tests {
                 ("type".into(), "float".into()),
                 ("location".into(), "hall {x}".into()),
             ],
+            statics: OnceLock::new(),
             ..p.clone()
         };
         let f = fields(&listed, &dv, 7);
