@@ -29,6 +29,7 @@ pub mod pi;
 pub mod ship;
 pub mod task;
 pub mod tls;
+pub mod transform;
 
 /// Points (rows) for one task in the shape taosd writes them.
 pub type Batch = common::wire::WriteRequest;

@@ -11,6 +11,24 @@ use crate::task::TaskSpec;
 use serde::{Deserialize, Serialize};
 
 pub const ALPN: &[u8] = b"taosx-agent/1";
+
+/// A value as JSON text inside a bincode frame.
+mod json_text {
+    use serde::de::{DeserializeOwned, Error as _};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: Serialize, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+        let text = serde_json::to_string(v).map_err(serde::ser::Error::custom)?;
+        s.serialize_str(&text)
+    }
+
+    pub fn deserialize<'de, T: DeserializeOwned, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<T, D::Error> {
+        let text = String::deserialize(d)?;
+        serde_json::from_str(&text).map_err(D::Error::custom)
+    }
+}
 /// Largest frame accepted: a compressed batch of many thousand points fits easily.
 pub const MAX_FRAME: usize = 64 << 20;
 
@@ -53,8 +71,10 @@ pub enum ServerMsg {
     Refused {
         reason: String,
     },
-    /// The tasks this agent must run now (replaces the previous list).
-    Tasks(Vec<TaskSpec>),
+    /// The tasks this agent must run now (replaces the previous list). Carried as JSON inside
+    /// the frame: task definitions gain options over time, and JSON lets an agent read a
+    /// definition with fields it does not know, or without ones it expects (defaults).
+    Tasks(#[serde(with = "json_text")] Vec<TaskSpec>),
     /// Entries up to `upto` of `task_id` are in taosd: delete them.
     Ack {
         task_id: String,
@@ -177,5 +197,38 @@ mod tests {
         assert!(unpack(&[0xFF, 0xFF, 0xFF, 0x7F, 1, 2, 3], true).is_err());
         assert!(unpack(&[1, 2, 3], false).is_err());
         assert!(decode::<AgentMsg>(&[9, 9, 9, 9, 9]).is_err());
+    }
+
+    #[test]
+    fn task_lists_travel_as_json() {
+        let mapping: crate::mapping::Mapping = serde_json::from_value(serde_json::json!({
+            "stable": "opc_{type}", "table": "t_{id}",
+            "columns": [{"name": "val", "type": "{type}", "field": "value", "transform": "val*2"}],
+            "tags": [{"name": "node", "type": "VARCHAR(64)", "field": "node_id"}]
+        }))
+        .unwrap();
+        let spec = TaskSpec {
+            id: "t1".into(),
+            name: "opc".into(),
+            source: crate::task::Source::parse("opcua://127.0.0.1:4840?nodes=ns=2;s=v1").unwrap(),
+            db: "plant".into(),
+            mapping,
+        };
+        let body = bincode::serialize(&ServerMsg::Tasks(vec![spec.clone()])).unwrap();
+        match decode::<ServerMsg>(&body).unwrap() {
+            ServerMsg::Tasks(list) => assert_eq!(list, vec![spec.clone()]),
+            other => panic!("{other:?}"),
+        }
+        // A newer taosx's definition with a field this agent does not know still reads.
+        let mut json = serde_json::to_value(vec![&spec]).unwrap();
+        json[0]["mapping"]["columns"][0]["unit"] = serde_json::json!("degC");
+        let body = bincode::serialize(&json.to_string()).unwrap();
+        let mut framed = bincode::serialize(&ServerMsg::Tasks(Vec::new())).unwrap();
+        framed.truncate(4); // the variant index
+        framed.extend_from_slice(&body);
+        match decode::<ServerMsg>(&framed).unwrap() {
+            ServerMsg::Tasks(list) => assert_eq!(list[0].mapping, spec.mapping),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -7,7 +7,7 @@
 //! `{id#/_}` for the field with `/` replaced by `_` and `_` trimmed at the ends),
 //! the timestamp comes from a field (epoch in a unit, RFC 3339, or a strftime format) or is the
 //! arrival time, and each column and tag takes a field (by default its own name) converted to
-//! its declared type.
+//! its declared type; a column may first pass through a value transform (see `transform`).
 
 use common::wire::{WriteTable, WriteUsing};
 use common::{DataType, Precision, Value};
@@ -121,6 +121,7 @@ impl Mapping {
                 name: f.clone(),
                 ty: ty_of(f)?,
                 field: None,
+                transform: None,
             })
         };
         Ok(Mapping {
@@ -165,6 +166,9 @@ pub struct FieldRule {
     /// Source field or topic variable; defaults to `name`.
     #[serde(default)]
     pub field: Option<String>,
+    /// For a column: taosX's value transform, a Rhai expression over `val` (`val*1.8+32`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transform: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -280,6 +284,8 @@ pub struct Mapper {
     stable: Vec<Part>,
     topic_vars: Vec<Option<String>>,
     columns: Vec<(String, ColType, String)>,
+    /// The transform of each column, if any.
+    transforms: Vec<Option<crate::transform::Transform>>,
     tags: Vec<(String, DataType, String)>,
 }
 
@@ -409,7 +415,14 @@ impl Mapper {
             ))
         };
         let mut columns = Vec::new();
+        let mut transforms = Vec::new();
         for r in &spec.columns {
+            transforms.push(
+                r.transform
+                    .as_deref()
+                    .map(|t| crate::transform::Transform::compile(t).map_err(err))
+                    .transpose()?,
+            );
             let (name, field) = check(r, "column")?;
             let ty = match r
                 .ty
@@ -437,6 +450,9 @@ impl Mapper {
         let mut tags = Vec::new();
         for r in &spec.tags {
             let (name, field) = check(r, "tag")?;
+            if r.transform.is_some() {
+                return Err(err(format!("tag '{name}': transforms are for columns")));
+            }
             let ty = parse_type(&r.ty)?;
             if ty == DataType::Timestamp {
                 return Err(err(format!("tag '{}' cannot be a TIMESTAMP", r.name)));
@@ -478,6 +494,7 @@ impl Mapper {
             spec: spec.clone(),
             topic_vars,
             columns,
+            transforms,
             tags,
         })
     }
@@ -617,9 +634,19 @@ impl Mapper {
         };
         let mut row = Vec::with_capacity(self.columns.len() + 1);
         row.push(Value::Timestamp(ts));
-        for (n, ty, f) in &self.columns {
+        for ((n, ty, f), tf) in self.columns.iter().zip(&self.transforms) {
+            let transformed;
+            let input = match tf {
+                Some(tf) => {
+                    transformed = tf
+                        .apply(fields.field(f))
+                        .map_err(|e| err(format!("column '{n}': {e}")))?;
+                    Some(&transformed)
+                }
+                None => fields.field(f),
+            };
             let v = match ty {
-                ColType::Fixed(t) => convert(fields.field(f), *t, n)?,
+                ColType::Fixed(t) => convert(input, *t, n)?,
                 ColType::Var(var) => {
                     let named = match fields.field(var) {
                         Some(Json::String(s)) => s.as_str(),
@@ -627,7 +654,7 @@ impl Mapper {
                     };
                     let t =
                         type_by_name(named).map_err(|e| err(format!("column '{n}': {}", e.0)))?;
-                    let v = convert(fields.field(f), t, n)?;
+                    let v = convert(input, t, n)?;
                     // The writer reads the new super table's types from the first row.
                     if v.is_null() {
                         return Err(err(format!(
@@ -1086,6 +1113,24 @@ mod tests {
         assert!(Mapper::new(&bad).is_err());
         bad.stable = "opc_{type#/}".into();
         assert!(Mapper::new(&bad).unwrap_err().0.contains("two characters"));
+
+        // A value transform (taosX's Rhai expressions) on the value column.
+        let mut tf = spec.clone();
+        tf.columns[0].transform = Some("val*1.8+32".into());
+        let m = Mapper::new(&tf).unwrap();
+        let mut b = BatchBuilder::new("edge");
+        m.row(&row("a", "double", Json::from(21.5)), 0, &mut b)
+            .unwrap();
+        m.row(&row("b", "int", Json::from(100)), 0, &mut b).unwrap();
+        let e = m
+            .row(&row("c", "varchar", Json::from("on")), 0, &mut b)
+            .unwrap_err();
+        assert!(e.0.contains("not a number"), "{e}");
+        let batch = b.take();
+        assert_eq!(batch.tables[0].rows[0][1], Value::Double(70.7));
+        assert_eq!(batch.tables[1].rows[0][1], Value::Int(212));
+        tf.columns[0].transform = Some("val *".into());
+        assert!(Mapper::new(&tf).unwrap_err().0.contains("transform"));
 
         // Character replacement in a variable.
         let mut sub = spec.clone();

@@ -119,7 +119,7 @@ fn opcua_subscribe_in_taosx_poll_in_agent_and_server_restart() {
 
     // Polling inside an agent: two listed nodes every 500 ms, arrival time as timestamp, one
     // super table per value type as taosX names them (`opc_{type}`), created by taosx when the
-    // first rows of each type arrive from the agent.
+    // first rows of each type arrive from the agent, and a value transform.
     let (status, a) = s.api("POST", "/api/v1/agents", Some(&json!({"name": "opc-edge"})));
     assert_eq!(status, 201, "{a}");
     let agent_id = a["id"].as_str().unwrap().to_string();
@@ -136,7 +136,7 @@ fn opcua_subscribe_in_taosx_poll_in_agent_and_server_restart() {
                 "stable": "opc_{type}",
                 "table": "p_{id}",
                 "columns": [
-                    {"name": "val", "type": "{type}", "field": "value"},
+                    {"name": "val", "type": "{type}", "field": "value", "transform": "val*2"},
                     {"name": "quality", "type": "INT"}
                 ],
                 "tags": [
@@ -275,8 +275,12 @@ fn opcua_subscribe_in_taosx_poll_in_agent_and_server_restart() {
         (val_type("opc_double"), val_type("opc_int")),
         ("DOUBLE".into(), "INT".into())
     );
+    // The agent applied the value transform (`val*2`) to v19 = 19000 + tick.
     let r = s.rows("SELECT val FROM plant.p_v19 ORDER BY ts DESC LIMIT 1");
-    assert!(matches!(r[0][0], Value::Int(v) if v >= 19_000), "{r:?}");
+    assert!(
+        matches!(r[0][0], Value::Int(v) if v >= 38_000 && v % 2 == 0),
+        "{r:?}"
+    );
 
     assert_eq!(s.wait_count("plant.d_v3", 1, Duration::from_secs(30)), 1);
     let changes = s.wait_count("plant.t_v3", 10, Duration::from_secs(30));
