@@ -278,6 +278,21 @@ impl TaosError {
         self.short_code() == code.0
     }
 
+    /// Does the error say the written data itself is wrong (a value, name or timestamp the
+    /// server refuses), so that sending the same rows again cannot succeed?
+    pub fn is_refused_data(&self) -> bool {
+        (0x2600..=0x26FF).contains(&self.short_code())
+            || [
+                Code::TSC_VALUE_OUT_OF_RANGE,
+                Code::TIMESTAMP_OUT_OF_RANGE,
+                Code::INVALID_TABLE_NAME,
+                Code::TAG_NOT_EXIST,
+                Code::COLUMN_NOT_EXIST,
+            ]
+            .iter()
+            .any(|c| self.is(*c))
+    }
+
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(Code::INTERNAL, message)
     }
@@ -294,6 +309,15 @@ impl From<std::io::Error> for TaosError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refused_data_is_told_from_passing_trouble() {
+        assert!(TaosError::of(Code::TIMESTAMP_OUT_OF_RANGE).is_refused_data());
+        assert!(TaosError::of(Code::PAR_WRONG_VALUE_TYPE).is_refused_data());
+        assert!(!TaosError::of(Code::RPC_NETWORK_UNAVAIL).is_refused_data());
+        assert!(!TaosError::of(Code::SYN_NOT_LEADER).is_refused_data());
+        assert!(!TaosError::of(Code::DB_NOT_EXIST).is_refused_data());
+    }
 
     #[test]
     fn codes_have_high_bit_and_display_short() {

@@ -2,11 +2,13 @@
 //! hand its batches to (the agent's buffer, or taosd when the task runs in taosx), counters, an
 //! error archive directory and a stop signal, and acknowledges its source only after a commit.
 
+use crate::mapping::{BatchBuilder, ErrorPolicy};
 use crate::task::{Source, TaskSpec};
 use crate::Batch;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// Where a collector hands its batches: the receiver commits durably and answers.
@@ -65,6 +67,75 @@ pub fn archive(dir: &Option<PathBuf>, topic: &str, payload: &[u8], why: &str) {
     if let Err(e) = r {
         tracing::warn!(dir = %dir.display(), error = %e, "cannot write the error archive");
     }
+}
+
+/// A record the mapping refused, under the task's error policy: counted as an error with `why`,
+/// then archived (`record()` under `topic`), dropped, or the end of the task.
+pub fn reject(
+    policy: ErrorPolicy,
+    stats: &TaskStats,
+    archive_dir: &Option<PathBuf>,
+    topic: &str,
+    why: String,
+    record: impl FnOnce() -> Vec<u8>,
+) -> Result<(), String> {
+    match policy {
+        ErrorPolicy::Archive => archive(archive_dir, topic, &record(), &why),
+        ErrorPolicy::Discard => {}
+        ErrorPolicy::Error => return Err(format!("stopped by the error policy: {why}")),
+    }
+    stats.error(why);
+    Ok(())
+}
+
+const WRITER_STOPPED: &str = "the task's writer stopped";
+
+/// Hand one batch to the writer and wait for its answer (finite sources: a refusal ends them).
+pub async fn commit_once(commit: &Committer, batch: Batch) -> Result<(), String> {
+    let (reply, answer) = oneshot::channel();
+    commit
+        .send((batch, reply))
+        .await
+        .map_err(|_| WRITER_STOPPED.to_string())?;
+    answer.await.map_err(|_| WRITER_STOPPED.to_string())?
+}
+
+/// Commit the group, retrying with backoff while the writer refuses it (a full buffer, taosd
+/// away); the source acknowledges only after. `Ok(false)`: stopped meanwhile.
+pub async fn commit_group(
+    builder: &mut BatchBuilder,
+    commit: &Committer,
+    stats: &TaskStats,
+    task: &str,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<bool, String> {
+    if builder.is_empty() {
+        return Ok(true);
+    }
+    let batch = builder.take();
+    let points = crate::points(&batch);
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let (reply, answer) = oneshot::channel();
+        if commit.send((batch.clone(), reply)).await.is_err() {
+            return Err(WRITER_STOPPED.into());
+        }
+        match answer.await {
+            Ok(Ok(())) => break,
+            Ok(Err(e)) => {
+                stats.error(e.clone());
+                tracing::warn!(task = %task, error = %e, "commit failed; retrying");
+            }
+            Err(_) => return Err(WRITER_STOPPED.into()),
+        }
+        tokio::select! {
+            _ = stop.changed() => return Ok(false),
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+    stats.committed.fetch_add(points, Ordering::Relaxed);
+    Ok(true)
 }
 
 /// Run `task` until `stop` fires (or it fails for good).

@@ -4,8 +4,8 @@
 //! becomes one row through the task's mapping; a record that does not fit follows the task's
 //! error policy. A finite source: [`import`] returns when the file is done.
 
-use crate::collect::{archive, Committer, TaskStats};
-use crate::mapping::{BatchBuilder, ErrorPolicy, Mapper};
+use crate::collect::{commit_once, reject, Committer, TaskStats};
+use crate::mapping::{BatchBuilder, Mapper};
 use crate::task::TaskSpec;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
@@ -14,7 +14,6 @@ use std::io::BufRead;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use tokio::sync::oneshot;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CsvSource {
@@ -202,18 +201,14 @@ pub async fn import(
             st.messages.fetch_add(1, Ordering::Relaxed);
             if let Err(e) = mapper.row(&fields, now, &mut builder) {
                 rejected += 1;
-                let why = format!("line {line}: {}", e.0);
-                st.error(why.clone());
-                match policy {
-                    ErrorPolicy::Archive => {
-                        let raw = serde_json::to_vec(&fields).unwrap_or_default();
-                        archive(&archive_dir, &src.path, &raw, &why);
-                    }
-                    ErrorPolicy::Discard => {}
-                    ErrorPolicy::Error => {
-                        return Err(format!("stopped by the error policy: {why}"))
-                    }
-                }
+                reject(
+                    policy,
+                    &st,
+                    &archive_dir,
+                    &src.path,
+                    format!("line {line}: {}", e.0),
+                    || serde_json::to_vec(&fields).unwrap_or_default(),
+                )?;
                 continue;
             }
             st.points.fetch_add(1, Ordering::Relaxed);
@@ -230,14 +225,7 @@ pub async fn import(
     while let Some(b) = rx.recv().await {
         let b = b?;
         let n = crate::points(&b);
-        let (reply, answer) = oneshot::channel();
-        commit
-            .send((b, reply))
-            .await
-            .map_err(|_| "the writer stopped".to_string())?;
-        answer
-            .await
-            .map_err(|_| "the writer stopped".to_string())??;
+        commit_once(&commit, b).await?;
         written += n;
         stats.committed.fetch_add(n, Ordering::Relaxed);
     }

@@ -6,14 +6,14 @@
 //! collector dies before that, the broker delivers the message again. Points are grouped: a
 //! commit happens every few milliseconds or every few thousand points.
 
-use crate::collect::{Committer, TaskStats, GROUP_DELAY, GROUP_POINTS};
-use crate::mapping::{BatchBuilder, ErrorPolicy, Mapper};
+use crate::collect::{commit_group, reject, Committer, TaskStats, GROUP_DELAY, GROUP_POINTS};
+use crate::mapping::{BatchBuilder, Mapper};
 use crate::task::{MqttSource, TaskSpec};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
 /// One received message and how to acknowledge it.
 enum Ack {
@@ -249,19 +249,16 @@ pub async fn run(
                 let (n, errors) = mapper.map(&m.topic, &m.payload, now, &mut builder);
                 stats.points.fetch_add(n as u64, Ordering::Relaxed);
                 for e in &errors {
-                    stats.error(format!("topic {}: {}", m.topic, e.0));
-                    match task.mapping.on_error {
-                        ErrorPolicy::Archive => {
-                            crate::collect::archive(&archive_dir, &m.topic, &m.payload, &e.0)
-                        }
-                        ErrorPolicy::Discard => {}
-                        ErrorPolicy::Error => {
-                            reader.abort();
-                            return Err(format!(
-                                "stopped by the error policy: topic {}: {}",
-                                m.topic, e.0
-                            ));
-                        }
+                    if let Err(stop) = reject(
+                        task.mapping.on_error,
+                        &stats,
+                        &archive_dir,
+                        &m.topic,
+                        format!("topic {}: {}", m.topic, e.0),
+                        || m.payload.clone(),
+                    ) {
+                        reader.abort();
+                        return Err(stop);
                     }
                 }
                 acks.push(m.ack);
@@ -275,34 +272,16 @@ pub async fn run(
             }
         }
         // Commit (retrying while the receiver says no, e.g. a full buffer), then ack.
-        if !builder.is_empty() {
-            let batch = builder.take();
-            let points = crate::points(&batch);
-            let mut backoff = Duration::from_millis(50);
-            loop {
-                let (reply, answer) = oneshot::channel();
-                if commit.send((batch.clone(), reply)).await.is_err() {
-                    reader.abort();
-                    return Err("the task's writer stopped".into());
-                }
-                match answer.await {
-                    Ok(Ok(())) => break,
-                    Ok(Err(e)) => {
-                        stats.error(e.clone());
-                        tracing::warn!(task = %task.id, error = %e, "commit failed; retrying (messages stay unacknowledged)");
-                    }
-                    Err(_) => {
-                        reader.abort();
-                        return Err("the task's writer stopped".into());
-                    }
-                }
-                tokio::select! {
-                    _ = stop_rx.changed() => { reader.abort(); return Ok(()); }
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+        match commit_group(&mut builder, &commit, &stats, &task.id, &mut stop_rx).await {
+            Ok(true) => {}
+            Ok(false) => {
+                reader.abort();
+                return Ok(());
             }
-            stats.committed.fetch_add(points, Ordering::Relaxed);
+            Err(e) => {
+                reader.abort();
+                return Err(e);
+            }
         }
         for a in acks.drain(..) {
             a.send().await;

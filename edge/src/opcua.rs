@@ -28,8 +28,8 @@ pub mod values;
 
 pub use source::OpcUaSource;
 
-use crate::collect::{Committer, TaskStats, GROUP_DELAY, GROUP_POINTS};
-use crate::mapping::{BatchBuilder, ErrorPolicy, Mapper};
+use crate::collect::{commit_group, Committer, TaskStats, GROUP_DELAY, GROUP_POINTS};
+use crate::mapping::{BatchBuilder, Mapper};
 use crate::task::TaskSpec;
 use opcua::client::{DataChangeCallback, Session};
 use opcua::types::{
@@ -42,7 +42,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use values::PointInfo;
 
 #[derive(Debug, thiserror::Error)]
@@ -152,57 +152,16 @@ fn map_one(
         }
         Err(e) => {
             let node = s.point.node.to_string();
-            stats.error(format!("node {node}: {}", e.0));
-            match task.mapping.on_error {
-                ErrorPolicy::Archive => {
-                    let record = serde_json::to_vec(&fields.to_json()).unwrap_or_default();
-                    crate::collect::archive(archive_dir, &node, &record, &e.0);
-                    Ok(())
-                }
-                ErrorPolicy::Discard => Ok(()),
-                ErrorPolicy::Error => {
-                    Err(format!("stopped by the error policy: node {node}: {}", e.0))
-                }
-            }
+            crate::collect::reject(
+                task.mapping.on_error,
+                stats,
+                archive_dir,
+                &node,
+                format!("node {node}: {}", e.0),
+                || serde_json::to_vec(&fields.to_json()).unwrap_or_default(),
+            )
         }
     }
-}
-
-/// Commit the group, retrying while the receiver refuses it. `Ok(false)`: stopped meanwhile.
-async fn commit_group(
-    builder: &mut BatchBuilder,
-    commit: &Committer,
-    stats: &TaskStats,
-    task: &str,
-    stop: &mut watch::Receiver<bool>,
-) -> Result<bool, String> {
-    if builder.is_empty() {
-        return Ok(true);
-    }
-    let batch = builder.take();
-    let points = crate::points(&batch);
-    let mut backoff = Duration::from_millis(50);
-    loop {
-        let (reply, answer) = oneshot::channel();
-        if commit.send((batch.clone(), reply)).await.is_err() {
-            return Err("the task's writer stopped".into());
-        }
-        match answer.await {
-            Ok(Ok(())) => break,
-            Ok(Err(e)) => {
-                stats.error(e.clone());
-                tracing::warn!(task = %task, error = %e, "commit failed; retrying");
-            }
-            Err(_) => return Err("the task's writer stopped".into()),
-        }
-        tokio::select! {
-            _ = stop.changed() => return Ok(false),
-            _ = tokio::time::sleep(backoff) => {}
-        }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
-    }
-    stats.committed.fetch_add(points, Ordering::Relaxed);
-    Ok(true)
 }
 
 /// Keep a session on one of the endpoints and feed `tx` until `stop`.

@@ -10,10 +10,10 @@
 //! `"table": "{name}"`). The last timestamp committed per point is kept in `pi_state.json` in the
 //! task's directory, so a restart resumes without gaps or repeats.
 
-use crate::collect::{archive, Committer, TaskStats};
+use crate::collect::{commit_once, reject, Committer, TaskStats};
 use crate::http::{encode, Client};
-use crate::mapping::{BatchBuilder, ErrorPolicy, Mapper};
-use crate::task::TaskSpec;
+use crate::mapping::{BatchBuilder, Mapper};
+use crate::task::{parse_duration_ms, unescape, TaskSpec};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use std::collections::HashMap;
@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 
 /// Values asked for per recorded-values request.
 const MAX_COUNT: usize = 10_000;
@@ -42,45 +42,6 @@ pub struct PiSource {
     pub interval_ms: u64,
     pub ca: Option<String>,
     pub fingerprint: Option<String>,
-}
-
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Some(v) = std::str::from_utf8(&b[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn duration_ms(v: &str) -> Option<u64> {
-    let v = v.trim();
-    let (n, mul) = if let Some(n) = v.strip_suffix("ms") {
-        (n, 1)
-    } else if let Some(n) = v.strip_suffix('s') {
-        (n, 1000)
-    } else if let Some(n) = v.strip_suffix('m') {
-        (n, 60_000)
-    } else {
-        (v, 1)
-    };
-    n.trim()
-        .parse::<u64>()
-        .ok()
-        .map(|n| n * mul)
-        .filter(|n| *n > 0)
 }
 
 impl PiSource {
@@ -138,8 +99,10 @@ impl PiSource {
                 "server" => s.server = Some(v),
                 "search" => s.search = Some(v),
                 "interval" => {
-                    s.interval_ms =
-                        duration_ms(&v).ok_or_else(|| format!("invalid interval '{v}'"))?
+                    s.interval_ms = parse_duration_ms(&v)
+                        .ok()
+                        .filter(|ms| *ms > 0)
+                        .ok_or_else(|| format!("invalid interval '{v}'"))?
                 }
                 "tls" => tls = matches!(v.as_str(), "true" | "1"),
                 "ca" => s.ca = Some(v),
@@ -461,32 +424,20 @@ async fn read_point(
                 Ok(()) => {
                     stats.points.fetch_add(1, Ordering::Relaxed);
                 }
-                Err(e) => {
-                    let why = format!("point {}: {}", p.path, e.0);
-                    stats.error(why.clone());
-                    match task.mapping.on_error {
-                        ErrorPolicy::Archive => {
-                            archive(archive_dir, &p.path, it.to_string().as_bytes(), &why)
-                        }
-                        ErrorPolicy::Discard => {}
-                        ErrorPolicy::Error => {
-                            return Err(format!("stopped by the error policy: {why}"))
-                        }
-                    }
-                }
+                Err(e) => reject(
+                    task.mapping.on_error,
+                    stats,
+                    archive_dir,
+                    &p.path,
+                    format!("point {}: {}", p.path, e.0),
+                    || it.to_string().into_bytes(),
+                )?,
             }
         }
         if !builder.is_empty() {
             let b = builder.take();
             let n = crate::points(&b);
-            let (reply, answer) = oneshot::channel();
-            commit
-                .send((b, reply))
-                .await
-                .map_err(|_| "the writer stopped".to_string())?;
-            answer
-                .await
-                .map_err(|_| "the writer stopped".to_string())??;
+            commit_once(commit, b).await?;
             stats.committed.fetch_add(n, Ordering::Relaxed);
         }
         if let Some(l) = last {

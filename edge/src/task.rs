@@ -76,6 +76,24 @@ pub(crate) fn unescape(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// `10s`, `500ms`, `1m`, or a bare number of seconds.
+pub fn parse_duration_ms(v: &str) -> Result<u64, String> {
+    let v = v.trim();
+    let (num, mult) = if let Some(n) = v.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = v.strip_suffix('s') {
+        (n, 1000.0)
+    } else if let Some(n) = v.strip_suffix('m') {
+        (n, 60_000.0)
+    } else {
+        (v, 1000.0)
+    };
+    match num.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() && n >= 0.0 && n * mult < 1e12 => Ok((n * mult) as u64),
+        _ => Err(format!("invalid duration '{v}' (e.g. 10s, 500ms, 1m)")),
+    }
+}
+
 impl Source {
     /// Parse a source DSN: `mqtt://[user[:pass]@]host[:port]?topics=a/+/c::1,b::0[&version=5]
     /// [&client_id=x][&keep_alive=30][&ca=/path/ca.pem]`; `mqtts://` is MQTT over TLS.

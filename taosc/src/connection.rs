@@ -248,11 +248,23 @@ impl Connection {
     /// Safe to resend after a broken link: rows are keyed by (table, timestamp), so a repeat
     /// overwrites with the same values.
     pub async fn write(&self, req: WriteRequest) -> Result<i64, TaosError> {
-        match self.call(&Request::Write(req), true, None).await?.0 {
-            Response::Executed { affected_rows, .. } => Ok(affected_rows),
-            Response::Error(e) => Err(e),
-            other => Err(unexpected("Write", &other)),
-        }
+        self.write_keeping(req).await.0
+    }
+
+    /// [`Connection::write`] that hands the request back, for a caller that may split and
+    /// resend it after a refusal without copying every batch up front.
+    pub async fn write_keeping(&self, req: WriteRequest) -> (Result<i64, TaosError>, WriteRequest) {
+        let r = Request::Write(req);
+        let out = match self.call(&r, true, None).await {
+            Ok((Response::Executed { affected_rows, .. }, ..)) => Ok(affected_rows),
+            Ok((Response::Error(e), ..)) => Err(e),
+            Ok((other, ..)) => Err(unexpected("Write", &other)),
+            Err(e) => Err(e),
+        };
+        let Request::Write(req) = r else {
+            unreachable!("built above")
+        };
+        (out, req)
     }
 
     /// One data-subscription request (see [`crate::tmq::Consumer`]). Only requests that change

@@ -180,12 +180,13 @@ impl Writer {
         batch.db = spec.db.clone();
         let n = taos_edge::points(&batch);
         let conn = self.conn().await?;
-        match conn.write(batch.clone()).await {
+        let (result, batch) = conn.write_keeping(batch).await;
+        match result {
             Ok(_) => Ok(Written {
                 rows: n,
                 ..Written::default()
             }),
-            Err(e) if refused_data(&e) && spec.mapping.on_error != ErrorPolicy::Error => {
+            Err(e) if e.is_refused_data() && spec.mapping.on_error != ErrorPolicy::Error => {
                 tracing::warn!(task = %spec.id, error = %e, "taosd refused rows of a batch; finding them");
                 self.write_apart(&conn, spec, batch, archive).await
             }
@@ -230,12 +231,12 @@ impl Writer {
                 };
                 match conn.write(part).await {
                     Ok(_) => out.rows += r.len() as u64,
-                    Err(e) if refused_data(&e) && r.len() > 1 => {
+                    Err(e) if e.is_refused_data() && r.len() > 1 => {
                         let mid = r.start + r.len() / 2;
                         ranges.push(mid..r.end);
                         ranges.push(r.start..mid);
                     }
-                    Err(e) if refused_data(&e) => {
+                    Err(e) if e.is_refused_data() => {
                         out.refused += 1;
                         if spec.mapping.on_error == ErrorPolicy::Archive {
                             let record = serde_json::json!({
@@ -268,22 +269,6 @@ pub struct Written {
     pub rows: u64,
     pub refused: u64,
     pub last_refusal: Option<String>,
-}
-
-/// Errors that say the data itself is wrong: writing it again cannot succeed.
-fn refused_data(e: &TaosError) -> bool {
-    use common::Code;
-    let code = e.code & 0xFFFF;
-    (0x2600..=0x26FF).contains(&code)
-        || [
-            Code::TSC_VALUE_OUT_OF_RANGE,
-            Code::TIMESTAMP_OUT_OF_RANGE,
-            Code::INVALID_TABLE_NAME,
-            Code::TAG_NOT_EXIST,
-            Code::COLUMN_NOT_EXIST,
-        ]
-        .iter()
-        .any(|c| e.is(*c))
 }
 
 pub struct Runtime {

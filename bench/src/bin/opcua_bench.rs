@@ -9,8 +9,6 @@
 
 use bench::flags::Flags;
 use bench::spawn::{http_json as http, sibling, Taosd};
-use common::Precision;
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -259,20 +257,8 @@ async fn main() -> ExitCode {
                 println!("{l}");
             }
             if let Some(path) = out {
-                let args: Vec<String> = std::env::args().collect();
-                let when = common::time::format_timestamp(
-                    Precision::Ms.now(),
-                    Precision::Ms,
-                    common::SessionTz::Utc,
-                );
-                let text = format!("\n# {when}\n$ {}\n{}\n", args.join(" "), lines.join("\n"));
-                if let Err(e) = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&path)
-                    .and_then(|mut file| file.write_all(text.as_bytes()))
-                {
-                    eprintln!("opcua_bench: {}: {e}", path.display());
+                if let Err(e) = bench::results::append(&path, &lines) {
+                    eprintln!("opcua_bench: cannot write {}: {e}", path.display());
                 }
             }
             ExitCode::SUCCESS

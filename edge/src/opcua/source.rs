@@ -25,6 +25,7 @@
 //! | `backlog=500000` | values held while the sink is slow (see the module `opcua`) |
 //! | `point_update=none\|append\|update`, `rescan=600s` | taosX's dynamic point update: resolve the points again every `rescan` and add new ones (append) or also drop vanished ones (update) without a restart |
 
+pub use crate::task::parse_duration_ms;
 use crate::task::unescape;
 use serde::{Deserialize, Serialize};
 
@@ -137,24 +138,6 @@ pub fn is_opcua_dsn(dsn: &str) -> bool {
     ["opcua://", "opc+ua://", "opc.tcp://"]
         .iter()
         .any(|p| dsn.starts_with(p))
-}
-
-/// `10s`, `500ms`, `1m`, or a bare number of seconds.
-pub fn parse_duration_ms(v: &str) -> Result<u64, String> {
-    let v = v.trim();
-    let (num, mult) = if let Some(n) = v.strip_suffix("ms") {
-        (n, 1.0)
-    } else if let Some(n) = v.strip_suffix('s') {
-        (n, 1000.0)
-    } else if let Some(n) = v.strip_suffix('m') {
-        (n, 60_000.0)
-    } else {
-        (v, 1000.0)
-    };
-    match num.trim().parse::<f64>() {
-        Ok(n) if n.is_finite() && n >= 0.0 && n * mult < 1e12 => Ok((n * mult) as u64),
-        _ => Err(format!("invalid duration '{v}' (e.g. 10s, 500ms, 1m)")),
-    }
 }
 
 /// A host:port[/path] or full URL as an `opc.tcp://` URL.
