@@ -22,3 +22,29 @@ pub fn append(path: &Path, lines: &[String]) -> std::io::Result<()> {
         .open(path)?
         .write_all(text.as_bytes())
 }
+
+/// The end of a benchmark that returns its figures: print them, append them to `out` when
+/// given, and the exit code (a failure prints why).
+pub fn report(
+    program: &str,
+    out: Option<&Path>,
+    result: Result<Vec<String>, String>,
+) -> std::process::ExitCode {
+    match result {
+        Ok(lines) => {
+            for l in &lines {
+                println!("{l}");
+            }
+            if let Some(path) = out {
+                if let Err(e) = append(path, &lines) {
+                    eprintln!("{program}: cannot write {}: {e}", path.display());
+                }
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{program}: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

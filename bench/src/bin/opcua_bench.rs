@@ -251,21 +251,6 @@ async fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let out = f.opt("out").map(PathBuf::from);
-    match run(&mut f).await {
-        Ok(lines) => {
-            for l in &lines {
-                println!("{l}");
-            }
-            if let Some(path) = out {
-                if let Err(e) = bench::results::append(&path, &lines) {
-                    eprintln!("opcua_bench: cannot write {}: {e}", path.display());
-                }
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("opcua_bench: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    let result = run(&mut f).await;
+    bench::results::report("opcua_bench", out.as_deref(), result)
 }
