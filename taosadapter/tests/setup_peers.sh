@@ -4,7 +4,7 @@
 #     (taosws, the WebSocket connector), influxdb, paho-mqtt (edge-link publishers) and asyncua
 #     (the OPC-UA server the taosx OPC-UA source tests collect from);
 #   - npm prefix at ${TAOS_TEST_NODE:-$HOME/.cache/taos-node} with @tdengine/rest and node-opcua
-#     (the OPC-UA server of bench/opcua/server.js); the tests use $TAOS_TEST_NODE_MODULES,
+#     (the OPC-UA server of deploy/bench/opcua/server.js); the tests use $TAOS_TEST_NODE_MODULES,
 #     default $HOME/.cache/taos-node/node_modules.
 # Fast when already installed (import/require checks only). Fails with a clear message when the
 # package registries cannot be reached.

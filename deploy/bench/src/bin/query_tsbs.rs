@@ -5,7 +5,7 @@
 //! 10 integer fields and 10 tags. Each system is loaded, queried, and stopped before the next
 //! starts (the machine is small): taosd through taosc `write()` then `FLUSH DATABASE`, so the
 //! queries read files; InfluxDB through `/write` line protocol with concurrent writers; DuckDB
-//! from a CSV by `bench/query_tsbs_duckdb.py` into a file-backed database.
+//! from a CSV by `deploy/bench/query_tsbs_duckdb.py` into a file-backed database.
 //!
 //! The queries follow TSBS's devops generators (lastpoint, single-groupby-M-H-N, cpu-max-all-N,
 //! double-groupby-M, high-cpu-N, groupby-orderby-limit) with the same seeded hosts and time
@@ -46,7 +46,7 @@ Usage: query_tsbs [--flag value]...
   --taosd PATH           taosd binary to spawn (implies --spawn)
   --influxd PATH         influxd binary (default: influxd on PATH)
   --python PATH          python with duckdb (default ~/.cache/taos-venv/bin/python, else python3)
-  --duckdb-script PATH   (default bench/query_tsbs_duckdb.py, next to the crate)
+  --duckdb-script PATH   (default deploy/bench/query_tsbs_duckdb.py, next to the crate)
   --writers N            concurrent loaders (default 4 for taosd, 2x for InfluxDB)
   --batch N              lines per InfluxDB write request (default 5000)
   --skip-taos / --skip-influx / --skip-duckdb

@@ -1,6 +1,6 @@
 //! opcua_bench: values per second the OPC-UA source collects and writes for many monitored
 //! items. It starts taosd, taosx and an OPC-UA server we did not write with N variables all
-//! changing every period: npm node-opcua (`bench/opcua/server.js`, the default; it produces
+//! changing every period: npm node-opcua (`deploy/bench/opcua/server.js`, the default; it produces
 //! values several times faster than asyncua) or PyPI asyncua (`taosx/tests/support/
 //! opcua_server.py`); both installed by `taosadapter/tests/setup_peers.sh`. It creates a
 //! subscription task in taosx (browse of the server's Plant folder, one super table per value
@@ -29,7 +29,7 @@ Usage: opcua_bench [--flag value]...
 
 const PY_SERVER: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../taosx/tests/support/opcua_server.py"
+    "/../../taosx/tests/support/opcua_server.py"
 );
 const NODE_SERVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/opcua/server.js");
 
