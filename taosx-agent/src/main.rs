@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use taos_edge::buffer::{Buffer, BufferError};
-use taos_edge::collect::TaskStats;
+use taos_edge::commit::{CollectorCtx, TaskStats};
 use taos_edge::link::AgentMsg;
 use taos_edge::ship::{SessionEnd, Shipper};
 use taos_edge::task::TaskSpec;
@@ -133,9 +133,8 @@ impl Agent {
             let (s2, st) = (spec.clone(), stats.clone());
             tokio::spawn(async move {
                 let id = s2.id.clone();
-                if let Err(e) =
-                    taos_edge::collect::run(s2, commit, st.clone(), archive, stop_rx).await
-                {
+                let ctx = CollectorCtx::new(&s2, commit, st.clone(), archive, stop_rx);
+                if let Err(e) = taos_edge::sources::run(s2.source, ctx).await {
                     tracing::error!(task = %id, error = %e, "task failed");
                     st.error(e);
                 }
@@ -146,7 +145,7 @@ impl Agent {
     }
 
     /// Batches from a collector go into the buffer; the collector acks its source only after.
-    fn committer(self: &Arc<Self>, task: String) -> taos_edge::collect::Committer {
+    fn committer(self: &Arc<Self>, task: String) -> taos_edge::commit::Committer {
         let (tx, mut rx) =
             mpsc::channel::<(taos_edge::Batch, oneshot::Sender<Result<(), String>>)>(4);
         let me = self.clone();

@@ -234,9 +234,9 @@ async fn preview(State(rt): State<Arc<Runtime>>, body: axum::body::Bytes) -> Res
     };
     let limit = r.limit.unwrap_or(100).min(PREVIEW_MAX);
     let archive = Some(rt.archive_dir("preview"));
-    match taos_edge::opcua::preview(&src, &archive, r.mapping.as_ref(), limit).await {
+    match taos_edge::sources::opcua::preview(&src, &archive, r.mapping.as_ref(), limit).await {
         Ok(v) => Json(v).into_response(),
-        Err(e @ taos_edge::opcua::OpcUaError::Points(_)) => {
+        Err(e @ taos_edge::sources::opcua::OpcUaError::Points(_)) => {
             error(StatusCode::BAD_REQUEST, e.to_string())
         }
         Err(e) => error(StatusCode::BAD_GATEWAY, e.to_string()),

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
-use taos_edge::collect::TaskStats;
+use taos_edge::commit::{CollectorCtx, TaskStats};
 use taos_edge::mapping::Mapping;
 use taos_edge::task::{Source, TaskSpec};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -115,14 +115,12 @@ pub async fn main(args: &[String]) -> Result<(), String> {
     let job = {
         let (spec, stats, archive) = (spec.clone(), stats.clone(), Some(archive.clone()));
         tokio::spawn(async move {
-            match &spec.source {
-                Source::Csv(src) => {
-                    let src = src.clone();
-                    taos_edge::csv::import(src, spec, commit_tx, stats, archive, batch)
-                        .await
-                        .map(|_| ())
-                }
-                _ => taos_edge::collect::run(spec, commit_tx, stats, archive, stop_rx).await,
+            let ctx = CollectorCtx::new(&spec, commit_tx, stats, archive, stop_rx);
+            match spec.source {
+                Source::Csv(src) => taos_edge::sources::csv::import(src, ctx, batch)
+                    .await
+                    .map(|_| ()),
+                source => taos_edge::sources::run(source, ctx).await,
             }
         })
     };

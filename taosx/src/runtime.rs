@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use taos_edge::collect::TaskStats;
+use taos_edge::commit::{CollectorCtx, TaskStats};
 use taos_edge::link::ServerMsg;
 use taos_edge::mapping::{ErrorPolicy, Mapper};
 use taos_edge::task::TaskSpec;
@@ -246,7 +246,7 @@ impl Writer {
                                 "columns": t.columns,
                                 "row": t.rows[r.start],
                             });
-                            taos_edge::collect::archive(
+                            taos_edge::commit::archive(
                                 archive,
                                 &t.name,
                                 record.to_string().as_bytes(),
@@ -340,7 +340,8 @@ impl Runtime {
         let (id2, st) = (spec.id.clone(), stats.clone());
         let metrics = self.metrics(&spec.id);
         tokio::spawn(async move {
-            if let Err(e) = taos_edge::collect::run(spec, commit_tx, st, archive, stop_rx).await {
+            let ctx = CollectorCtx::new(&spec, commit_tx, st, archive, stop_rx);
+            if let Err(e) = taos_edge::sources::run(spec.source, ctx).await {
                 tracing::error!(task = %id2, error = %e, "task stopped with an error");
                 metrics.error(e);
             }

@@ -5,28 +5,22 @@
 //! | [`link`] | messages between agent and taosx over QUIC (framing, limits) |
 //! | [`tls`] | self-signed certificates, fingerprints, the pinning verifier |
 //! | [`task`] | task definitions: source DSN, sink database, mapping |
+//! | [`dsn`] | helpers of every source's DSN parser (percent-decoding, durations) |
 //! | [`mapping`] | JSON payloads to rows of a super table |
-//! | [`collect`] | running a task's source: the collector contract (commit, then ack) |
-//! | [`csv`] | the CSV file source |
-//! | [`pi`] | AVEVA PI over the PI Web API (back-fill, then polling; resumes where it stopped) |
-//! | [`http`] | a small HTTP/1.1 client for REST sources |
-//! | [`mqtt`] | the MQTT collector (3.1.1 and 5) with broker acks after durable hand-off |
-//! | [`opcua`] | the OPC-UA collector (subscription or polling, security, failover) |
+//! | [`commit`] | the collector contract (commit, then ack), task counters, the error policy |
+//! | [`sources`] | the sources (CSV, PI, MQTT, OPC-UA) and running a task's source |
 //! | [`ship`] | shipping the buffer over a QUIC session with acks |
 //! | [`buffer`] | the agent's durable SQLite point buffer |
 //! | [`config`] | TOML + environment + flags, with unknown keys reported |
 
 pub mod buffer;
-pub mod collect;
+pub mod commit;
 pub mod config;
-pub mod csv;
-pub mod http;
+pub mod dsn;
 pub mod link;
 pub mod mapping;
-pub mod mqtt;
-pub mod opcua;
-pub mod pi;
 pub mod ship;
+pub mod sources;
 pub mod task;
 pub mod tls;
 pub mod transform;

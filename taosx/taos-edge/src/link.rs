@@ -7,10 +7,10 @@
 //! carries; taosx answers `Ack` once taosd has the rows, and only then does the agent delete them.
 //! Batches are pipelined (a window of them in flight) and acknowledged in order per task.
 
+pub use crate::tls::ALPN;
+
 use crate::task::TaskSpec;
 use serde::{Deserialize, Serialize};
-
-pub const ALPN: &[u8] = b"taosx-agent/1";
 
 /// A value as JSON text inside a bincode frame.
 mod json_text {

@@ -10,6 +10,11 @@ use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::Arc;
 
+/// The edge link's ALPN protocol id, which both QUIC configurations below announce. It lives
+/// here, not in [`crate::link`] (the protocol, which re-exports it), so TLS needs nothing of the
+/// link.
+pub const ALPN: &[u8] = b"taosx-agent/1";
+
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("{path}: {err}")]
@@ -103,7 +108,7 @@ pub fn server_config(
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_no_client_auth()
         .with_single_cert(certs, key)?;
-    tls.alpn_protocols = vec![crate::link::ALPN.to_vec()];
+    tls.alpn_protocols = vec![ALPN.to_vec()];
     let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
         .map_err(|e| TlsError::Cert(e.to_string()))?;
     let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(crypto));
@@ -167,7 +172,7 @@ pub fn rustls_client(trust: &Trust) -> Result<rustls::ClientConfig, TlsError> {
 /// QUIC client configuration for the agent.
 pub fn client_config(trust: &Trust) -> Result<quinn::ClientConfig, TlsError> {
     let mut tls = rustls_client(trust)?;
-    tls.alpn_protocols = vec![crate::link::ALPN.to_vec()];
+    tls.alpn_protocols = vec![ALPN.to_vec()];
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
         .map_err(|e| TlsError::Cert(e.to_string()))?;
     let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));

@@ -9,7 +9,7 @@
 
 use super::source::{Auth, OpcUaSource, SecurityMode};
 use super::OpcUaError;
-use crate::collect::TaskStats;
+use crate::commit::TaskStats;
 use futures_util::StreamExt;
 use opcua::client::{Client, ClientBuilder, IdentityToken, Password, Session, SessionPollResult};
 use opcua::types::{MessageSecurityMode, StatusCode};

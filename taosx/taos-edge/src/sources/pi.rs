@@ -10,18 +10,16 @@
 //! `"table": "{name}"`). The last timestamp committed per point is kept in `pi_state.json` in the
 //! task's directory, so a restart resumes without gaps or repeats.
 
-use crate::collect::{commit_once, reject, Committer, TaskStats};
-use crate::http::{encode, Client};
+use super::http::{encode, Client};
+use crate::commit::{commit_once, reject, CollectorCtx};
+use crate::dsn::{parse_duration_ms, unescape};
 use crate::mapping::{BatchBuilder, Mapper};
-use crate::task::{parse_duration_ms, unescape, TaskSpec};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
 
 /// Values asked for per recorded-values request.
 const MAX_COUNT: usize = 10_000;
@@ -269,18 +267,12 @@ fn iso(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-/// Run a PI task until `stop`: back-fill, then poll every interval.
-pub async fn run(
-    src: PiSource,
-    task: TaskSpec,
-    commit: Committer,
-    stats: Arc<TaskStats>,
-    archive_dir: Option<PathBuf>,
-    mut stop: watch::Receiver<bool>,
-) -> Result<(), String> {
-    let mapper = Mapper::new(&task.mapping).map_err(|e| e.0)?;
+/// Run a PI task until `ctx.stop`: back-fill, then poll every interval.
+pub async fn run(src: PiSource, mut ctx: CollectorCtx) -> Result<(), String> {
+    let mapper = Mapper::new(&ctx.mapping).map_err(|e| e.0)?;
     let mut client = src.client()?;
-    let mut state = load_state(&archive_dir);
+    let mut state = load_state(&ctx.archive_dir);
+    let stats = &ctx.stats;
     let mut points: Vec<Point> = Vec::new();
     let mut wanted: Vec<String> = src.points.clone();
     let mut searched = src.search.is_none();
@@ -290,7 +282,7 @@ pub async fn run(
             if let (Some(server), Some(filter)) = (&src.server, &src.search) {
                 match search(&mut client, server, filter).await {
                     Ok(found) => {
-                        tracing::info!(task = %task.id, points = found.len(), "PI search");
+                        tracing::info!(task = %ctx.task, points = found.len(), "PI search");
                         wanted.extend(found);
                         wanted.dedup();
                         searched = true;
@@ -307,7 +299,7 @@ pub async fn run(
                     Ok(pt) => points.push(pt),
                     Err(e) => {
                         stats.error(e.clone());
-                        tracing::warn!(task = %task.id, error = %e, "PI point lookup failed");
+                        tracing::warn!(task = %ctx.task, error = %e, "PI point lookup failed");
                         break;
                     }
                 }
@@ -320,23 +312,11 @@ pub async fn run(
         if ready {
             let mut failed = false;
             for p in &points {
-                match read_point(
-                    &mut client,
-                    &src,
-                    p,
-                    &mapper,
-                    &task,
-                    &commit,
-                    &stats,
-                    &archive_dir,
-                    &mut state,
-                )
-                .await
-                {
+                match read_point(&mut client, &src, p, &mapper, &ctx, &mut state).await {
                     Ok(()) => {}
                     Err(e) => {
                         stats.error(e.clone());
-                        tracing::warn!(task = %task.id, point = %p.path, error = %e, "PI read failed");
+                        tracing::warn!(task = %ctx.task, point = %p.path, error = %e, "PI read failed");
                         failed = true;
                         if e.starts_with("stopped by the error policy") {
                             return Err(e);
@@ -357,25 +337,22 @@ pub async fn run(
             backoff
         };
         tokio::select! {
-            _ = stop.changed() => return Ok(()),
+            _ = ctx.stop.changed() => return Ok(()),
             _ = tokio::time::sleep(wait) => {}
         }
     }
 }
 
 /// Read everything new of one point, committing as it goes.
-#[allow(clippy::too_many_arguments)]
 async fn read_point(
     client: &mut Client,
     src: &PiSource,
     p: &Point,
     mapper: &Mapper,
-    task: &TaskSpec,
-    commit: &Committer,
-    stats: &TaskStats,
-    archive_dir: &Option<PathBuf>,
+    ctx: &CollectorCtx,
     state: &mut HashMap<String, i64>,
 ) -> Result<(), String> {
+    let stats = &ctx.stats;
     loop {
         let start = match state.get(&p.path) {
             // One millisecond after the last value committed: nothing twice.
@@ -396,7 +373,7 @@ async fn read_point(
         if items.is_empty() {
             return Ok(());
         }
-        let mut builder = BatchBuilder::new(&task.db);
+        let mut builder = BatchBuilder::new(&ctx.db);
         let mut last = None;
         for it in &items {
             let ts = it
@@ -425,9 +402,9 @@ async fn read_point(
                     stats.points.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(e) => reject(
-                    task.mapping.on_error,
+                    ctx.mapping.on_error,
                     stats,
-                    archive_dir,
+                    &ctx.archive_dir,
                     &p.path,
                     format!("point {}: {}", p.path, e.0),
                     || it.to_string().into_bytes(),
@@ -437,12 +414,12 @@ async fn read_point(
         if !builder.is_empty() {
             let b = builder.take();
             let n = crate::points(&b);
-            commit_once(commit, b).await?;
+            commit_once(&ctx.commit, b).await?;
             stats.committed.fetch_add(n, Ordering::Relaxed);
         }
         if let Some(l) = last {
             state.insert(p.path.clone(), l);
-            save_state(archive_dir, state);
+            save_state(&ctx.archive_dir, state);
         }
         if items.len() < MAX_COUNT {
             return Ok(());

@@ -28,9 +28,8 @@ pub mod values;
 
 pub use source::OpcUaSource;
 
-use crate::collect::{commit_group, Committer, TaskStats, GROUP_DELAY, GROUP_POINTS};
+use crate::commit::{commit_group, reject, CollectorCtx, TaskStats, GROUP_DELAY, GROUP_POINTS};
 use crate::mapping::{BatchBuilder, Mapper};
-use crate::task::TaskSpec;
 use opcua::client::{DataChangeCallback, Session};
 use opcua::types::{
     DataChangeFilter, DataChangeTrigger, DataValue, ExtensionObject, MonitoredItemCreateRequest,
@@ -69,31 +68,23 @@ struct Sample {
     arrival_ms: i64,
 }
 
-/// Run an OPC-UA task until `stop`.
-pub async fn run(
-    src: OpcUaSource,
-    task: TaskSpec,
-    commit: Committer,
-    stats: Arc<TaskStats>,
-    archive_dir: Option<PathBuf>,
-    stop: watch::Receiver<bool>,
-) -> Result<(), String> {
-    let mapper = Mapper::new(&task.mapping).map_err(|e| e.0)?;
-    let pki = client::pki_dir(&src, &archive_dir);
+/// Run an OPC-UA task until `ctx.stop`.
+pub async fn run(src: OpcUaSource, mut ctx: CollectorCtx) -> Result<(), String> {
+    let mapper = Mapper::new(&ctx.mapping).map_err(|e| e.0)?;
+    let pki = client::pki_dir(&src, &ctx.archive_dir);
     let (tx, mut rx) = mpsc::channel::<Sample>(src.backlog.max(1));
     let mut reader = tokio::spawn(read_loop(
         src,
         pki,
         tx,
-        stats.clone(),
-        stop.clone(),
-        task.id.clone(),
+        ctx.stats.clone(),
+        ctx.stop.clone(),
+        ctx.task.clone(),
     ));
-    let mut builder = BatchBuilder::new(&task.db);
-    let mut stop_rx = stop;
+    let mut builder = BatchBuilder::new(&ctx.db);
     let result = loop {
         let first = tokio::select! {
-            _ = stop_rx.changed() => break Ok(()),
+            _ = ctx.stop.changed() => break Ok(()),
             s = rx.recv() => s,
         };
         let Some(first) = first else {
@@ -108,7 +99,7 @@ pub async fn run(
         let mut failed = None;
         loop {
             if let Some(s) = next.take() {
-                if let Err(e) = map_one(&mapper, &task, &s, &mut builder, &stats, &archive_dir) {
+                if let Err(e) = map_one(&mapper, &ctx, &s, &mut builder) {
                     failed = Some(e);
                     break;
                 }
@@ -124,7 +115,15 @@ pub async fn run(
         if let Some(e) = failed {
             break Err(e);
         }
-        match commit_group(&mut builder, &commit, &stats, &task.id, &mut stop_rx).await {
+        match commit_group(
+            &mut builder,
+            &ctx.commit,
+            &ctx.stats,
+            &ctx.task,
+            &mut ctx.stop,
+        )
+        .await
+        {
             Ok(true) => {}
             Ok(false) => break Ok(()),
             Err(e) => break Err(e),
@@ -137,12 +136,11 @@ pub async fn run(
 /// Map one value into the group; a record the mapping rejects follows the error policy.
 fn map_one(
     mapper: &Mapper,
-    task: &TaskSpec,
+    ctx: &CollectorCtx,
     s: &Sample,
     builder: &mut BatchBuilder,
-    stats: &TaskStats,
-    archive_dir: &Option<PathBuf>,
 ) -> Result<(), String> {
+    let stats = &ctx.stats;
     stats.messages.fetch_add(1, Ordering::Relaxed);
     let fields = values::fields(&s.point, &s.value, s.arrival_ms);
     match mapper.row(&fields, s.arrival_ms, builder) {
@@ -152,10 +150,10 @@ fn map_one(
         }
         Err(e) => {
             let node = s.point.node.to_string();
-            crate::collect::reject(
-                task.mapping.on_error,
+            reject(
+                ctx.mapping.on_error,
                 stats,
-                archive_dir,
+                &ctx.archive_dir,
                 &node,
                 format!("node {node}: {}", e.0),
                 || serde_json::to_vec(&fields.to_json()).unwrap_or_default(),

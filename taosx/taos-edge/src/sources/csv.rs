@@ -4,16 +4,13 @@
 //! becomes one row through the task's mapping; a record that does not fit follows the task's
 //! error policy. A finite source: [`import`] returns when the file is done.
 
-use crate::collect::{commit_once, reject, Committer, TaskStats};
+use crate::commit::{commit_once, reject, CollectorCtx};
 use crate::mapping::{BatchBuilder, Mapper};
-use crate::task::TaskSpec;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use std::collections::HashMap;
 use std::io::BufRead;
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CsvSource {
@@ -144,21 +141,15 @@ impl<R: BufRead> Iterator for Records<R> {
     }
 }
 
-/// Import the whole file: rows in batches of `batch` through `commit`. Returns
-/// (rows committed, records rejected).
-pub async fn import(
-    src: CsvSource,
-    task: TaskSpec,
-    commit: Committer,
-    stats: Arc<TaskStats>,
-    archive_dir: Option<PathBuf>,
-    batch: usize,
-) -> Result<(u64, u64), String> {
-    let mapper = Mapper::new(&task.mapping).map_err(|e| e.0)?;
+/// Import the whole file: rows in batches of `batch` through `ctx.commit`. Returns
+/// (rows committed, records rejected). The file is read to its end: `ctx.stop` is not watched.
+pub async fn import(src: CsvSource, ctx: CollectorCtx, batch: usize) -> Result<(u64, u64), String> {
+    let mapper = Mapper::new(&ctx.mapping).map_err(|e| e.0)?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<crate::Batch, String>>(4);
-    let policy = task.mapping.on_error;
-    let db = task.db.clone();
-    let st = stats.clone();
+    let policy = ctx.mapping.on_error;
+    let db = ctx.db.clone();
+    let st = ctx.stats.clone();
+    let archive_dir = ctx.archive_dir.clone();
     // Parsing is CPU work on its own thread, a few batches ahead of the writes.
     let reader = tokio::task::spawn_blocking(move || -> Result<u64, String> {
         let file = std::fs::File::open(&src.path).map_err(|e| format!("{}: {e}", src.path))?;
@@ -225,9 +216,9 @@ pub async fn import(
     while let Some(b) = rx.recv().await {
         let b = b?;
         let n = crate::points(&b);
-        commit_once(&commit, b).await?;
+        commit_once(&ctx.commit, b).await?;
         written += n;
-        stats.committed.fetch_add(n, Ordering::Relaxed);
+        ctx.stats.committed.fetch_add(n, Ordering::Relaxed);
     }
     let rejected = reader.await.map_err(|e| e.to_string())??;
     Ok((written, rejected))

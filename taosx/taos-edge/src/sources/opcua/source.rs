@@ -25,8 +25,7 @@
 //! | `backlog=500000` | values held while the sink is slow (see the module `opcua`) |
 //! | `point_update=none\|append\|update`, `rescan=600s` | taosX's dynamic point update: resolve the points again every `rescan` and add new ones (append) or also drop vanished ones (update) without a restart |
 
-pub use crate::task::parse_duration_ms;
-use crate::task::unescape;
+use crate::dsn::{parse_duration_ms, unescape};
 use serde::{Deserialize, Serialize};
 
 /// taosX's dynamic point update: what a periodic rescan of the point selection changes.

@@ -1,9 +1,10 @@
-//! Running a task's source, whatever it is: every collector takes the task, a [`Committer`] to
-//! hand its batches to (the agent's buffer, or taosd when the task runs in taosx), counters, an
-//! error archive directory and a stop signal, and acknowledges its source only after a commit.
+//! The collector contract, the lowest floor under every source: a collector hands its batches
+//! to a [`Committer`] (the agent's buffer, or taosd when the task runs in taosx) and
+//! acknowledges its source only after the commit; it counts into [`TaskStats`] and treats
+//! records the mapping refuses by the task's error policy ([`reject`]). Kept apart from the
+//! dispatch ([`crate::sources`]) so the sources can use it without importing each other.
 
-use crate::mapping::{BatchBuilder, ErrorPolicy};
-use crate::task::{Source, TaskSpec};
+use crate::mapping::{BatchBuilder, ErrorPolicy, Mapping};
 use crate::Batch;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,6 +14,22 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 /// Where a collector hands its batches: the receiver commits durably and answers.
 pub type Committer = mpsc::Sender<(Batch, oneshot::Sender<Result<(), String>>)>;
+
+/// What a running collector is given: the part of its task it needs, where its batches go, its
+/// counters, the error archive directory and the stop signal. It holds no
+/// [`TaskSpec`](crate::task::TaskSpec), which names every source's options: [`crate::sources`]
+/// builds it from one (`CollectorCtx::new`).
+pub struct CollectorCtx {
+    /// The task's id (logs, the default MQTT client id).
+    pub task: String,
+    /// The database the batches go to.
+    pub db: String,
+    pub mapping: Mapping,
+    pub commit: Committer,
+    pub stats: Arc<TaskStats>,
+    pub archive_dir: Option<PathBuf>,
+    pub stop: watch::Receiver<bool>,
+}
 
 /// Commit after this many points...
 pub const GROUP_POINTS: usize = 5000;
@@ -136,35 +153,4 @@ pub async fn commit_group(
     }
     stats.committed.fetch_add(points, Ordering::Relaxed);
     Ok(true)
-}
-
-/// Run `task` until `stop` fires (or it fails for good).
-pub async fn run(
-    task: TaskSpec,
-    commit: Committer,
-    stats: Arc<TaskStats>,
-    archive_dir: Option<PathBuf>,
-    stop: watch::Receiver<bool>,
-) -> Result<(), String> {
-    match &task.source {
-        Source::Mqtt(src) => {
-            let src = src.clone();
-            crate::mqtt::run(src, task, commit, stats, archive_dir, stop).await
-        }
-        Source::Pi(src) => {
-            let src = src.clone();
-            crate::pi::run(src, task, commit, stats, archive_dir, stop).await
-        }
-        Source::Csv(src) => {
-            let src = src.clone();
-            let (rows, rejected) =
-                crate::csv::import(src, task.clone(), commit, stats, archive_dir, 10_000).await?;
-            tracing::info!(task = %task.id, rows, rejected, "CSV import finished");
-            Ok(())
-        }
-        Source::OpcUa(src) => {
-            let src = src.clone();
-            crate::opcua::run(src, task, commit, stats, archive_dir, stop).await
-        }
-    }
 }

@@ -6,14 +6,146 @@
 //! collector dies before that, the broker delivers the message again. Points are grouped: a
 //! commit happens every few milliseconds or every few thousand points.
 
-use crate::collect::{commit_group, reject, Committer, TaskStats, GROUP_DELAY, GROUP_POINTS};
+use crate::commit::{commit_group, reject, CollectorCtx, GROUP_DELAY, GROUP_POINTS};
+use crate::dsn::unescape;
 use crate::mapping::{BatchBuilder, Mapper};
-use crate::task::{MqttSource, TaskSpec};
-use std::path::PathBuf;
+use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MqttSource {
+    pub host: String,
+    pub port: u16,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// 3 (3.1.1) or 5.
+    pub version: u8,
+    pub client_id: String,
+    /// (topic filter, QoS).
+    pub topics: Vec<(String, u8)>,
+    pub tls: bool,
+    /// CA certificate (PEM) for TLS; without it the system roots are not consulted, so TLS
+    /// needs a CA here.
+    pub ca: Option<String>,
+    pub keep_alive_s: u64,
+}
+
+impl MqttSource {
+    /// Parse what follows `mqtt://` (or `mqtts://`, then `tls`) in a source DSN:
+    /// `[user[:pass]@]host[:port]?topics=a/+/c::1,b::0[&version=5][&client_id=x]
+    /// [&keep_alive=30][&ca=/path/ca.pem]`.
+    pub fn parse(rest: &str, tls: bool) -> Result<MqttSource, String> {
+        let (authority, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let authority = authority.trim_end_matches('/');
+        let (userinfo, hostport) = match authority.rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, authority),
+        };
+        let (username, password) = match userinfo {
+            Some(u) => match u.split_once(':') {
+                Some((a, b)) => (Some(unescape(a)), Some(unescape(b))),
+                None => (Some(unescape(u)), None),
+            },
+            None => (None, None),
+        };
+        let (host, port) = match hostport.rsplit_once(':') {
+            Some((h, p)) => (
+                h.to_string(),
+                p.parse::<u16>()
+                    .map_err(|_| format!("invalid MQTT port '{p}'"))?,
+            ),
+            None => (hostport.to_string(), if tls { 8883 } else { 1883 }),
+        };
+        if host.is_empty() {
+            return Err("the MQTT broker host is missing".into());
+        }
+        let mut m = MqttSource {
+            host,
+            port,
+            username,
+            password,
+            version: 3,
+            client_id: String::new(),
+            topics: Vec::new(),
+            tls,
+            ca: None,
+            keep_alive_s: 30,
+        };
+        for kv in query.split('&').filter(|s| !s.is_empty()) {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            let v = unescape(v);
+            match k {
+                "topics" | "topic" => {
+                    for t in v.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                        let (name, qos) = match t.rsplit_once("::") {
+                            Some((n, q)) => (
+                                n,
+                                q.parse::<u8>()
+                                    .ok()
+                                    .filter(|q| *q <= 2)
+                                    .ok_or_else(|| format!("invalid QoS in '{t}' (0, 1 or 2)"))?,
+                            ),
+                            None => (t, 1),
+                        };
+                        m.topics.push((name.to_string(), qos));
+                    }
+                }
+                "version" => {
+                    m.version = match v.as_str() {
+                        "3" | "3.1" | "3.1.1" | "4" => 3,
+                        "5" | "5.0" => 5,
+                        _ => return Err(format!("MQTT version '{v}' (3.1.1 or 5)")),
+                    }
+                }
+                "client_id" => m.client_id = v,
+                "keep_alive" => {
+                    m.keep_alive_s = v.parse().map_err(|_| format!("invalid keep_alive '{v}'"))?
+                }
+                "ca" => m.ca = Some(v),
+                "tls" => m.tls = matches!(v.as_str(), "true" | "1"),
+                other => return Err(format!("unknown MQTT option '{other}'")),
+            }
+        }
+        if m.topics.is_empty() {
+            return Err("no MQTT topics (add ?topics=a/b::1,c/#::0)".into());
+        }
+        for (t, _) in &m.topics {
+            validate_filter(t)?;
+        }
+        Ok(m)
+    }
+}
+
+/// MQTT topic filter rules: `#` only last and alone in its level, `+` alone in its level.
+fn validate_filter(t: &str) -> Result<(), String> {
+    let levels: Vec<&str> = t.split('/').collect();
+    for (i, l) in levels.iter().enumerate() {
+        if (l.contains('#') && (*l != "#" || i + 1 != levels.len()))
+            || (l.contains('+') && *l != "+")
+        {
+            return Err(format!("invalid MQTT topic filter '{t}'"));
+        }
+    }
+    Ok(())
+}
+
+/// Does topic `name` match filter `filter`?
+pub fn topic_matches(filter: &str, name: &str) -> bool {
+    let mut f = filter.split('/');
+    let mut n = name.split('/');
+    loop {
+        match (f.next(), n.next()) {
+            (Some("#"), _) => return true,
+            (Some("+"), Some(_)) => {}
+            (Some(a), Some(b)) if a == b => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
 
 /// One received message and how to acknowledge it.
 enum Ack {
@@ -69,9 +201,9 @@ fn tls_config(src: &MqttSource) -> Result<Option<rumqttc::Transport>, String> {
 
 /// The client id: given, or `taosx<task id>` (unique per task, stable across restarts so the
 /// broker keeps the session).
-fn client_id(task: &TaskSpec, src: &MqttSource) -> String {
+fn client_id(task: &str, src: &MqttSource) -> String {
     if src.client_id.is_empty() {
-        format!("taosx{}", task.id)
+        format!("taosx{task}")
     } else {
         src.client_id.clone()
     }
@@ -85,7 +217,7 @@ macro_rules! drive {
         use $packet as Packet;
         use $qos as QoS;
         let topics = $src.topics.clone();
-        let name = $task.id.clone();
+        let name = $task.clone();
         tokio::spawn(async move {
             let mut backoff = Duration::from_millis(200);
             loop {
@@ -133,14 +265,13 @@ macro_rules! drive {
 
 /// MQTT 3.1.1: a persistent session (clean session off) so the broker queues for us.
 fn spawn_v3(
-    task: &TaskSpec,
+    ctx: &CollectorCtx,
     src: &MqttSource,
     tx: mpsc::Sender<Incoming>,
-    stats: Arc<TaskStats>,
-    mut stop: watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>, String> {
     use rumqttc::{AsyncClient, Event, MqttOptions};
-    let mut o = MqttOptions::new(client_id(task, src), &src.host, src.port);
+    let (stats, mut stop) = (ctx.stats.clone(), ctx.stop.clone());
+    let mut o = MqttOptions::new(client_id(&ctx.task, src), &src.host, src.port);
     o.set_keep_alive(Duration::from_secs(src.keep_alive_s.max(5)));
     o.set_clean_session(false);
     o.set_manual_acks(true);
@@ -159,7 +290,7 @@ fn spawn_v3(
         rumqttc::Packet,
         rumqttc::QoS,
         "MQTT",
-        task,
+        ctx.task,
         src,
         tx,
         stats,
@@ -174,14 +305,13 @@ fn spawn_v3(
 
 /// MQTT 5: clean start off and a day of session expiry, so the broker queues for us.
 fn spawn_v5(
-    task: &TaskSpec,
+    ctx: &CollectorCtx,
     src: &MqttSource,
     tx: mpsc::Sender<Incoming>,
-    stats: Arc<TaskStats>,
-    mut stop: watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>, String> {
     use rumqttc::v5::{AsyncClient, Event, MqttOptions};
-    let mut o = MqttOptions::new(client_id(task, src), &src.host, src.port);
+    let (stats, mut stop) = (ctx.stats.clone(), ctx.stop.clone());
+    let mut o = MqttOptions::new(client_id(&ctx.task, src), &src.host, src.port);
     o.set_keep_alive(Duration::from_secs(src.keep_alive_s.max(5)));
     o.set_clean_start(false);
     o.set_session_expiry_interval(Some(86_400));
@@ -200,7 +330,7 @@ fn spawn_v5(
         rumqttc::v5::mqttbytes::v5::Packet,
         rumqttc::v5::mqttbytes::QoS,
         "MQTT 5",
-        task,
+        ctx.task,
         src,
         tx,
         stats,
@@ -213,24 +343,27 @@ fn spawn_v5(
     ))
 }
 
-/// Run an MQTT task until `stop`: map messages, commit batches through `commit`, then ack.
-pub async fn run(
-    src: MqttSource,
-    task: TaskSpec,
-    commit: Committer,
-    stats: Arc<TaskStats>,
-    archive_dir: Option<PathBuf>,
-    stop: watch::Receiver<bool>,
-) -> Result<(), String> {
+/// Run an MQTT task until `ctx.stop`: map messages, commit batches through `ctx.commit`, then
+/// ack.
+pub async fn run(src: MqttSource, ctx: CollectorCtx) -> Result<(), String> {
     let src = &src;
-    let mapper = Mapper::new(&task.mapping).map_err(|e| e.0)?;
+    let mapper = Mapper::new(&ctx.mapping).map_err(|e| e.0)?;
     let (tx, mut rx) = mpsc::channel::<Incoming>(8192);
     let reader = if src.version == 5 {
-        spawn_v5(&task, src, tx, stats.clone(), stop.clone())?
+        spawn_v5(&ctx, src, tx)?
     } else {
-        spawn_v3(&task, src, tx, stats.clone(), stop.clone())?
+        spawn_v3(&ctx, src, tx)?
     };
-    let mut builder = BatchBuilder::new(&task.db);
+    let CollectorCtx {
+        task,
+        db,
+        mapping,
+        commit,
+        stats,
+        archive_dir,
+        stop,
+    } = ctx;
+    let mut builder = BatchBuilder::new(&db);
     let mut acks: Vec<Ack> = Vec::new();
     let mut stop_rx = stop;
     loop {
@@ -250,7 +383,7 @@ pub async fn run(
                 stats.points.fetch_add(n as u64, Ordering::Relaxed);
                 for e in &errors {
                     if let Err(stop) = reject(
-                        task.mapping.on_error,
+                        mapping.on_error,
                         &stats,
                         &archive_dir,
                         &m.topic,
@@ -272,7 +405,7 @@ pub async fn run(
             }
         }
         // Commit (retrying while the receiver says no, e.g. a full buffer), then ack.
-        match commit_group(&mut builder, &commit, &stats, &task.id, &mut stop_rx).await {
+        match commit_group(&mut builder, &commit, &stats, &task, &mut stop_rx).await {
             Ok(true) => {}
             Ok(false) => {
                 reader.abort();
