@@ -2,7 +2,7 @@
 //! the vnodes. One file per statement family.
 
 pub mod alter;
-pub mod catalog;
+pub mod scan_router;
 pub mod ddl;
 pub mod eval;
 pub mod insert;
@@ -10,7 +10,7 @@ pub mod select;
 pub mod show;
 pub mod user;
 
-use crate::dnode::Dnode;
+use crate::coordinator::Coordinator;
 use common::{Code, Field, Precision, SessionTz, TaosError, TaosResult, Value};
 use std::sync::Arc;
 use taos_sql::ast::{ObjName, Statement};
@@ -61,7 +61,7 @@ impl Session {
     }
 }
 
-impl Dnode {
+impl Coordinator {
     pub async fn execute(self: &Arc<Self>, s: &mut Session, sql: &str) -> TaosResult<Output> {
         let stmts = taos_sql::parse(sql)?;
         let mut last = Output::Affected(0);
@@ -119,10 +119,10 @@ impl Dnode {
             }
             S::CreateSubTables(list) => self.create_sub_tables(s, list).await,
             S::DropTables(list) => self.drop_tables(s, list).await,
-            S::Describe(name) => self.describe(s, &name),
+            S::Describe(name) => self.describe(s, &name).await,
             S::Insert(ins) => self.insert(s, ins).await,
             S::Select(q) => self.select(s, q).await,
-            S::Show(show) => self.show(s, show),
+            S::Show(show) => self.show(s, show).await,
             S::CreateUser {
                 name,
                 password,

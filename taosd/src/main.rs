@@ -1,16 +1,8 @@
 //! taosd: the database server. `taosd -c DIR` reads `DIR/taos.cfg`; with no config it starts on
 //! localhost:6030 with a data dir it creates.
 
-mod config;
-mod conns;
-mod dnode;
-mod exec;
-mod mnode;
-mod server;
-mod tmq;
-mod vnode;
-
-use config::DnodeConfig;
+use taosd::config::DnodeConfig;
+use taosd::server;
 
 /// Bulk INSERTs allocate and free many small row vectors; mimalloc halves that cost.
 #[global_allocator]
@@ -90,7 +82,7 @@ async fn run(config: DnodeConfig) -> Result<(), common::TaosError> {
     let (host, port) = config.listen_addr();
     // Opening the dnode takes the data dir lock first, so a second taosd on the same dir fails
     // on that (the clearer error) rather than on the port.
-    let dnode = dnode::Dnode::open(config).await?;
+    let (dnode, coordinator) = taosd::start_single(config).await?;
     let listener = tokio::net::TcpListener::bind((host.as_str(), port))
         .await
         .map_err(|e| {
@@ -100,9 +92,9 @@ async fn run(config: DnodeConfig) -> Result<(), common::TaosError> {
             )
         })?;
     tracing::info!(endpoint = %dnode.config.endpoint(), data_dir = %dnode.config.data_dir.display(), "taosd is ready");
-    dnode.spawn_retention();
-    dnode.spawn_tmq_reaper();
-    let server = tokio::spawn(server::serve(dnode.clone(), listener));
+    coordinator.spawn_retention();
+    coordinator.spawn_tmq_reaper();
+    let server = tokio::spawn(server::serve(coordinator.clone(), listener));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| common::TaosError::internal(e.to_string()))?;
     tokio::select! {
@@ -111,6 +103,7 @@ async fn run(config: DnodeConfig) -> Result<(), common::TaosError> {
     }
     tracing::info!("shutting down");
     server.abort();
+    drop(coordinator);
     dnode.shutdown().await;
     Ok(())
 }

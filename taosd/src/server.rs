@@ -1,11 +1,11 @@
 //! The client endpoint on serverPort: one task per TCP connection speaking `common::wire`.
 //! A connection must authenticate first; results are kept per connection until fetched to the
 //! end, freed, or the connection drops. Each authenticated connection is registered in
-//! `Dnode::conns` (SHOW CONNECTIONS / QUERIES) and ends when another session kills it; a
+//! `Coordinator::conns` (SHOW CONNECTIONS / QUERIES) and ends when another session kills it; a
 //! running read-only statement ends with "Query killed" (0x022D) when killed.
 
 use crate::conns::ConnGuard;
-use crate::dnode::Dnode;
+use crate::coordinator::Coordinator;
 use crate::exec::{Output, Session};
 use common::wire::{self, Request, Response, BLOCK_ROWS};
 use common::{Block, Code, Field, Precision, SessionTz, TaosError, Value};
@@ -30,7 +30,7 @@ fn take_block(p: &mut Pending) -> (Block, bool) {
     (b, done)
 }
 
-pub async fn serve(dnode: Arc<Dnode>, listener: TcpListener) {
+pub async fn serve(dnode: Arc<Coordinator>, listener: TcpListener) {
     loop {
         match listener.accept().await {
             Ok((sock, peer)) => {
@@ -58,7 +58,7 @@ async fn killed(kill: Option<Arc<Notify>>) {
     }
 }
 
-async fn handle(dnode: Arc<Dnode>, sock: TcpStream, peer: String) -> Result<(), TaosError> {
+async fn handle(dnode: Arc<Coordinator>, sock: TcpStream, peer: String) -> Result<(), TaosError> {
     let (r, w) = sock.into_split();
     let mut r = BufReader::with_capacity(1 << 20, r);
     let mut w = BufWriter::with_capacity(1 << 16, w);
@@ -205,7 +205,7 @@ async fn handle(dnode: Arc<Dnode>, sock: TcpStream, peer: String) -> Result<(), 
 }
 
 fn connect(
-    dnode: &Dnode,
+    dnode: &Coordinator,
     user: String,
     password: String,
     db: Option<String>,

@@ -14,10 +14,10 @@ pub mod reader;
 pub mod show;
 pub mod topic;
 
-use crate::dnode::Dnode;
+use crate::coordinator::Coordinator;
 use crate::exec::Session;
-use crate::mnode::catalog::now_ms;
-use crate::mnode::write_atomic;
+use taos_mnode::catalog::now_ms;
+use common::fs::write_atomic;
 use crate::tmq::group::{Groups, Member};
 use crate::tmq::topic::CompiledTopic;
 use common::tmq::{
@@ -155,7 +155,7 @@ impl Tmq {
 
     pub fn drop_group(
         &self,
-        dnode: &Dnode,
+        dnode: &Coordinator,
         group: &str,
         topic: &str,
         force: bool,
@@ -181,7 +181,7 @@ impl Tmq {
     }
 
     /// Snapshot of topic -> vgroups from the catalog.
-    fn topic_vgroups(dnode: &Dnode) -> HashMap<String, Vec<u32>> {
+    fn topic_vgroups(dnode: &Coordinator) -> HashMap<String, Vec<u32>> {
         dnode.mnode.read(|c| {
             c.topics
                 .values()
@@ -197,7 +197,7 @@ impl Tmq {
         })
     }
 
-    fn rebalance_groups(&self, dnode: &Dnode, groups: &[String]) {
+    fn rebalance_groups(&self, dnode: &Coordinator, groups: &[String]) {
         let vgs = Self::topic_vgroups(dnode);
         let lookup = |t: &str| vgs.get(t).cloned().unwrap_or_default();
         let mut g = self.groups.lock();
@@ -209,7 +209,7 @@ impl Tmq {
         }
     }
 
-    pub fn rebalance_all(&self, dnode: &Dnode) {
+    pub fn rebalance_all(&self, dnode: &Coordinator) {
         let names: Vec<String> = {
             let g = self.groups.lock();
             let mut v: Vec<String> = g
@@ -224,7 +224,7 @@ impl Tmq {
     }
 
     /// Drop consumers whose heartbeat (or poll) stopped, and rebalance their groups.
-    pub fn reap(&self, dnode: &Dnode) {
+    pub fn reap(&self, dnode: &Coordinator) {
         let lost: Vec<(u64, String)> = {
             let mut g = self.groups.lock();
             let ids: Vec<(u64, String)> = g
@@ -253,7 +253,7 @@ impl Tmq {
         self.rebalance_groups(dnode, &groups);
     }
 
-    fn compiled(&self, dnode: &Dnode, name: &str) -> TaosResult<Arc<CompiledTopic>> {
+    fn compiled(&self, dnode: &Coordinator, name: &str) -> TaosResult<Arc<CompiledTopic>> {
         let info = dnode
             .mnode
             .read(|c| c.topics.get(name).cloned())
@@ -296,9 +296,10 @@ struct Planned {
     epoch: u64,
 }
 
-impl Dnode {
+impl Coordinator {
     fn wal_range_of(&self, vgid: u32) -> TaosResult<(u64, u64)> {
-        Ok(reader::wal_range(&self.vnode(vgid)?.shared))
+        let v = self.local_vnode(vgid)?;
+        Ok(reader::wal_range(&v))
     }
 
     /// Resolve positions of `id`'s parts that have none yet.
@@ -620,8 +621,8 @@ impl Dnode {
                 (plan, m.config.with_table_name)
             };
             for p in plan {
-                let vnode = self.vnode(p.vgid)?;
-                let (_, end) = reader::wal_range(&vnode.shared);
+                let vnode = self.local_vnode(p.vgid)?;
+                let (_, end) = reader::wal_range(&vnode);
                 if p.position >= end {
                     continue;
                 }
@@ -629,7 +630,7 @@ impl Dnode {
                 let tz = self.config.timezone;
                 let batch = tokio::task::block_in_place(|| {
                     reader::read(
-                        &vnode.shared,
+                        &vnode,
                         &topic,
                         p.position,
                         with_table_name,
@@ -670,7 +671,7 @@ impl Dnode {
                         db: topic.info.db.clone(),
                         vgroup_id: p.vgid,
                         offset: batch.next as i64,
-                        precision: vnode.shared.options.read().precision,
+                        precision: vnode.config().precision,
                         blocks: batch.blocks,
                         meta: batch.meta,
                     }));

@@ -41,6 +41,8 @@ impl Code {
     pub const INVALID_DB: Code = Code(0x0383);
     pub const DB_NOT_EXIST: Code = Code(0x0388);
     pub const TOO_MANY_DATABASES: Code = Code(0x0385);
+    /// Another catalog change got there first (TDengine: a conflicting transaction).
+    pub const MND_TRANS_CONFLICT: Code = Code(0x03D3);
     // ---- subscriptions (mnode-mq, tmq)
     pub const TOPIC_ALREADY_EXIST: Code = Code(0x03E0);
     pub const TOPIC_NOT_EXIST: Code = Code(0x03E1);
@@ -126,6 +128,7 @@ impl Code {
     pub fn message(self) -> &'static str {
         match self.0 {
             0x0000 => "success",
+            0x03D3 => "Conflict transaction not completed",
             0x0003 => "Authentication failure",
             0x000B => "Unable to establish connection",
             0x0100 => "Unexpected generic error",

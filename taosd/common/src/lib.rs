@@ -3,7 +3,9 @@
 pub mod block;
 pub mod config;
 pub mod error;
+pub mod fs;
 pub mod hash;
+pub mod schema;
 pub mod time;
 pub mod tmq;
 pub mod types;
@@ -12,6 +14,7 @@ pub mod wire;
 
 pub use block::{Block, Column, Field};
 pub use error::{Code, TaosError, TaosResult};
+pub use schema::ColumnDef;
 pub use time::{Precision, SessionTz};
 pub use types::DataType;
 pub use value::Value;

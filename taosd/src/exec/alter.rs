@@ -2,12 +2,13 @@
 //! comments and TTL. Column ids never change meaning, so files written before an ALTER stay
 //! readable: a dropped column is just no longer asked for, an added one reads as NULL.
 
-use crate::dnode::Dnode;
+use crate::coordinator::Coordinator;
 use crate::exec::eval::{value_for, EvalCtx};
 use crate::exec::{Output, Session};
-use crate::mnode::catalog::{ColumnDef, StableInfo};
-use crate::vnode::meta::TableKind;
-use crate::vnode::raft::VnodeRequest;
+use taos_mnode::catalog::ColumnDef;
+use taos_mnode::{MnodeReply, MnodeRequest, StableInfo};
+use taos_vnode::meta::TableKind;
+use taos_vnode::VnodeRequest;
 use common::types::{MAX_VAR_COLUMN_LEN, MAX_VAR_TAG_LEN};
 use common::{Code, DataType, TaosError, TaosResult, Value};
 use taos_sql::ast::{self, AlterTableAction as A, ObjName, OptValue};
@@ -173,7 +174,7 @@ fn modify_column(columns: &mut [ColumnDef], c: &ast::ColumnDef) -> TaosResult<()
     Ok(())
 }
 
-impl Dnode {
+impl Coordinator {
     pub async fn alter_table(
         &self,
         s: &Session,
@@ -194,7 +195,7 @@ impl Dnode {
                 format!("STable not exist: {}", name.name),
             ));
         }
-        let (vg, t) = self.find_table(&dbinfo, &name.name).ok_or_else(|| {
+        let (vg, t) = self.find_table(&dbinfo, &name.name).await?.ok_or_else(|| {
             TaosError::new(
                 Code::PAR_TABLE_NOT_EXIST,
                 format!("Table does not exist: {}", name.name),
@@ -309,14 +310,17 @@ impl Dnode {
         action: A,
     ) -> TaosResult<Output> {
         let mut drop_tag_at = None;
-        let st: StableInfo = self.mnode.mutate(|c| {
-            let st = c
-                .stables
-                .get_mut(db)
-                .and_then(|m| m.get_mut(name))
-                .ok_or_else(|| {
-                    TaosError::new(Code::STB_NOT_EXIST, format!("STable not exist: {name}"))
-                })?;
+        let before = self
+            .mnode
+            .read(|c| c.stable(db, name).cloned())
+            .ok_or_else(|| {
+                TaosError::new(Code::STB_NOT_EXIST, format!("STable not exist: {name}"))
+            })?;
+        // The change is worked out on a copy, then committed as one request that fails if the
+        // super table changed in between.
+        let mut after = before.clone();
+        let edited: TaosResult<()> = (|| {
+            let st = &mut after;
             let taken = |st: &StableInfo, n: &str| exists(&st.columns, n) || exists(&st.tags, n);
             match &action {
                 A::AddColumn(col) => {
@@ -423,14 +427,19 @@ impl Dnode {
                     }
                 }
             }
-            Ok(st.clone())
-        })?;
+            Ok(())
+        })();
+        edited?;
+        let st = match self.mnode.propose(MnodeRequest::AlterStable { before, after })? {
+            MnodeReply::Stable(Some(st)) => st,
+            _ => return Err(TaosError::of(Code::STB_NOT_EXIST)),
+        };
+        let dbinfo = self.mnode.read(|c| c.db(db).cloned())?;
+        self.publish_stable(&dbinfo, &st).await?;
         // Children keep their tags by position: removing a tag removes that slot everywhere.
         if let Some(index) = drop_tag_at {
-            let dbinfo = self.mnode.read(|c| c.db(db).cloned())?;
-            for vg in &dbinfo.vgroups {
-                self.vnode(vg.id)?
-                    .propose(VnodeRequest::DropTag {
+            for v in self.db_vnodes(&dbinfo) {
+                v.propose(VnodeRequest::DropTag {
                         suid: st.uid,
                         index,
                     })

@@ -1,17 +1,18 @@
 //! Databases, super tables and tables: CREATE / DROP / ALTER / DESCRIBE, FLUSH, COMPACT, TRIM,
 //! DELETE.
 
-use crate::dnode::Dnode;
+use crate::coordinator::Coordinator;
 use crate::exec::eval::{value_for, EvalCtx};
 use crate::exec::{Output, ResultRows, Session};
-use crate::mnode::catalog::{now_ms, ColumnDef, DbInfo, StableInfo, VgroupInfo};
-use crate::mnode::dboptions::DbOptions;
-use crate::vnode::meta::{TableKind, TableMeta};
-use crate::vnode::raft::{NewTable, VnodeRequest};
+use taos_mnode::catalog::{now_ms, ColumnDef, DbInfo, StableInfo};
+use taos_mnode::dboptions::DbOptions;
+use taos_mnode::{MnodeReply, MnodeRequest, VgroupPlacement};
+use taos_vnode::meta::{TableKind, TableMeta};
+use taos_vnode::{NewTable, VnodeControl, VnodeRequest};
 use common::types::{MAX_VAR_COLUMN_LEN, MAX_VAR_TAG_LEN};
 use common::{Code, DataType, Field, TaosError, TaosResult, Value};
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
+
 use taos_sql::ast::{
     self, CreateSubTable, DbOption, DropTarget, Expr, ObjName, OptValue, TableOption,
 };
@@ -183,7 +184,7 @@ fn build_columns(
     Ok((cols, tgs))
 }
 
-impl Dnode {
+impl Coordinator {
     pub async fn create_database(
         &self,
         s: &Session,
@@ -208,52 +209,35 @@ impl Dnode {
         let mut opts = DbOptions::default();
         opts.apply(options, false)?;
         let _ddl = self.ddl_lock.lock().await;
-        let created = self.mnode.mutate(|c| {
-            if c.dbs.contains_key(name) {
-                return if if_not_exists {
-                    Ok(None)
-                } else {
-                    Err(TaosError::of(Code::DB_ALREADY_EXIST))
-                };
-            }
-            let vnodes_in_use: usize = c.dbs.values().map(|d| d.vgroups.len()).sum();
-            if vnodes_in_use + opts.vgroups as usize > self.config.support_vnodes as usize {
-                return Err(TaosError::new(
-                    Code(0x0334),
-                    format!(
-                        "Out of dnodes: {} vnodes needed, supportVnodes is {}",
-                        vnodes_in_use + opts.vgroups as usize,
-                        self.config.support_vnodes
-                    ),
-                ));
-            }
-            let ranges = common::hash::hash_ranges(opts.vgroups);
-            let mut vgroups = Vec::new();
-            for (b, e) in ranges {
-                vgroups.push(VgroupInfo {
-                    id: c.next_vgroup_id,
+        let ranges = common::hash::hash_ranges(opts.vgroups);
+        let placed = self.place(ranges.len());
+        let created = self.mnode.propose(MnodeRequest::CreateDb {
+            name: name.to_string(),
+            options: opts.clone(),
+            create_time: now_ms(),
+            vgroups: ranges
+                .into_iter()
+                .zip(placed)
+                .map(|((b, e), dnode_id)| VgroupPlacement {
                     hash_begin: b,
                     hash_end: e,
-                });
-                c.next_vgroup_id += 1;
-            }
-            let db = DbInfo {
-                name: name.to_string(),
-                uid: c.alloc_uid(),
-                create_time: now_ms(),
-                options: opts.clone(),
-                vgroups,
-            };
-            c.dbs.insert(name.to_string(), db.clone());
-            Ok(Some(db))
+                    dnode_id,
+                })
+                .collect(),
+            if_not_exists,
+            vnode_capacity: self.vnode_capacity(),
         })?;
+        let created = match created {
+            MnodeReply::Db(db) => db,
+            _ => None,
+        };
         if let Some(db) = created {
             if let Err(e) = self.open_vnodes(&db).await {
                 // Roll the catalog back so a failed create leaves nothing half-made.
                 self.drop_vnodes(&db).await;
-                let _ = self.mnode.mutate(|c| {
-                    c.dbs.remove(name);
-                    Ok(())
+                let _ = self.mnode.propose(MnodeRequest::DropDb {
+                    name: name.to_string(),
+                    if_exists: true,
                 });
                 return Err(e);
             }
@@ -272,17 +256,13 @@ impl Dnode {
         }
         let _ddl = self.ddl_lock.lock().await;
         self.check_no_topic_on(name, None)?;
-        let removed = self.mnode.mutate(|c| match c.dbs.remove(name) {
-            Some(db) => {
-                c.stables.remove(name);
-                for u in c.users.values_mut() {
-                    u.privileges.remove(name);
-                }
-                Ok(Some(db))
-            }
-            None if if_exists => Ok(None),
-            None => Err(TaosError::of(Code::DB_NOT_EXIST)),
-        })?;
+        let removed = match self.mnode.propose(MnodeRequest::DropDb {
+            name: name.to_string(),
+            if_exists,
+        })? {
+            MnodeReply::Db(db) => db,
+            _ => None,
+        };
         if let Some(db) = removed {
             self.drop_vnodes(&db).await;
         }
@@ -300,42 +280,37 @@ impl Dnode {
     ) -> TaosResult<Output> {
         self.check_privilege(s, name, true)?;
         let _ddl = self.ddl_lock.lock().await;
-        let db = self.mnode.mutate(|c| {
-            let db = c
-                .dbs
-                .get_mut(name)
-                .ok_or_else(|| TaosError::of(Code::DB_NOT_EXIST))?;
-            let mut o = db.options.clone();
-            o.apply(options, true)?;
-            db.options = o;
-            Ok(db.clone())
-        })?;
-        for vg in &db.vgroups {
-            self.vnode(vg.id)?.apply_options(&db.options);
+        let mut o = self.mnode.read(|c| c.db(name).map(|d| d.options.clone()))?;
+        o.apply(options, true)?;
+        let db = match self.mnode.propose(MnodeRequest::AlterDb {
+            name: name.to_string(),
+            options: o,
+        })? {
+            MnodeReply::Db(Some(db)) => db,
+            _ => return Err(TaosError::of(Code::DB_NOT_EXIST)),
+        };
+        for v in self.db_vnodes(&db) {
+            v.control(VnodeControl::SetConfig(crate::dnode::vnode_config(&db.options)))
+                .await?;
         }
         Ok(Output::Affected(0))
     }
 
-    fn db_vnodes(&self, name: &str) -> TaosResult<Vec<Arc<crate::vnode::Vnode>>> {
+    fn vnodes_of(&self, name: &str) -> TaosResult<Vec<crate::rpc::VnodeClient>> {
         let db = self.mnode.read(|c| c.db(name).cloned())?;
-        db.vgroups.iter().map(|v| self.vnode(v.id)).collect()
+        Ok(self.db_vnodes(&db))
     }
 
     pub async fn flush_database(&self, name: &str) -> TaosResult<Output> {
-        for v in self.db_vnodes(name)? {
-            v.flush().await?;
+        for v in self.vnodes_of(name)? {
+            v.control(VnodeControl::Flush).await?;
         }
         Ok(Output::Affected(0))
     }
 
     pub async fn compact_database(&self, name: &str) -> TaosResult<Output> {
-        for v in self.db_vnodes(name)? {
-            v.flush().await?;
-            let t = v.shared.tsdb.clone();
-            tokio::task::spawn_blocking(move || t.compact())
-                .await
-                .map_err(|e| TaosError::internal(e.to_string()))?
-                .map_err(|e| e.to_taos())?;
+        for v in self.vnodes_of(name)? {
+            v.control(VnodeControl::Compact).await?;
         }
         Ok(Output::Affected(0))
     }
@@ -344,11 +319,11 @@ impl Dnode {
         let precision = self
             .mnode
             .read(|c| c.db(name).map(|d| d.options.precision))?;
-        for v in self.db_vnodes(name)? {
-            v.shared
-                .tsdb
-                .expire(precision.now())
-                .map_err(|e| e.to_taos())?;
+        for v in self.vnodes_of(name)? {
+            v.control(VnodeControl::Expire {
+                now: precision.now(),
+            })
+            .await?;
         }
         Ok(Output::Affected(0))
     }
@@ -368,39 +343,32 @@ impl Dnode {
         let (cols, tgs) = build_columns(columns, tags, true)?;
         let _ddl = self.ddl_lock.lock().await;
         let dbinfo = self.mnode.read(|c| c.db(&db).cloned())?;
-        if self.find_table(&dbinfo, &name.name).is_some() {
+        if self.find_table(&dbinfo, &name.name).await?.is_some() {
             return Err(TaosError::new(
                 Code::TABLE_ALREADY_EXIST,
                 format!("Table already exists: {}", name.name),
             ));
         }
-        self.mnode.mutate(|c| {
-            if c.stable(&db, &name.name).is_some() {
-                return if if_not_exists {
-                    Ok(())
-                } else {
-                    Err(TaosError::of(Code::STB_ALREADY_EXIST))
-                };
-            }
-            let uid = c.alloc_uid();
-            let next_col_id = (cols.len() + tgs.len() + 1) as u16;
-            let st = StableInfo {
-                db: db.clone(),
-                name: name.name.clone(),
-                uid,
-                create_time: now_ms(),
-                columns: cols.clone(),
-                tags: tgs.clone(),
-                version: 1,
-                next_col_id,
-                comment: option_text(options, "comment"),
-            };
-            c.stables
-                .entry(db.clone())
-                .or_default()
-                .insert(name.name.clone(), st);
-            Ok(())
+        let next_col_id = (cols.len() + tgs.len() + 1) as u16;
+        let info = StableInfo {
+            db: db.clone(),
+            name: name.name.clone(),
+            uid: 0,
+            create_time: now_ms(),
+            columns: cols,
+            tags: tgs,
+            version: 1,
+            next_col_id,
+            comment: option_text(options, "comment"),
+        };
+        let reply = self.mnode.propose(MnodeRequest::CreateStable {
+            info,
+            if_not_exists,
         })?;
+        // Every vnode of the database learns the schema before a child table can name it.
+        if let MnodeReply::Stable(Some(st)) = reply {
+            self.publish_stable(&dbinfo, &st).await?;
+        }
         Ok(Output::Affected(0))
     }
 
@@ -415,13 +383,14 @@ impl Dnode {
         let _ddl = self.ddl_lock.lock().await;
         let dbinfo = self.mnode.read(|c| c.db(&db).cloned())?;
         self.check_no_topic_on(&db, Some(&name.name))?;
-        let removed = self.mnode.mutate(|c| {
-            match c.stables.get_mut(&db).and_then(|m| m.remove(&name.name)) {
-                Some(st) => Ok(Some(st)),
-                None if if_exists => Ok(None),
-                None => Err(TaosError::of(Code::STB_NOT_EXIST)),
-            }
-        })?;
+        let removed = match self.mnode.propose(MnodeRequest::DropStable {
+            db: db.clone(),
+            name: name.name.clone(),
+            if_exists,
+        })? {
+            MnodeReply::Stable(st) => st,
+            _ => None,
+        };
         if let Some(st) = removed {
             for vg in &dbinfo.vgroups {
                 self.vnode(vg.id)?
@@ -433,11 +402,14 @@ impl Dnode {
     }
 
     /// Look a child or normal table up in the vnode that its name hashes to.
-    pub fn find_table(&self, db: &DbInfo, table: &str) -> Option<(u32, TableMeta)> {
+    pub async fn find_table(
+        &self,
+        db: &DbInfo,
+        table: &str,
+    ) -> TaosResult<Option<(u32, TableMeta)>> {
         let vgid = db.vgroup_for(table);
-        let v = self.vnode(vgid).ok()?;
-        let m = v.shared.meta.read();
-        m.get(table).cloned().map(|t| (vgid, t))
+        let t = self.vnode(vgid)?.table(table).await?;
+        Ok(t.map(|t| (vgid, t)))
     }
 
     pub async fn create_normal_table(
@@ -459,7 +431,7 @@ impl Dnode {
                 format!("STable already exists: {}", name.name),
             ));
         }
-        if self.find_table(&dbinfo, &name.name).is_some() {
+        if self.find_table(&dbinfo, &name.name).await?.is_some() {
             return if if_not_exists {
                 Ok(Output::Affected(0))
             } else {
@@ -567,7 +539,7 @@ impl Dnode {
                 &ct.tags,
                 dbinfo.options.precision,
             )?;
-            if let Some((_, existing)) = self.find_table(&dbinfo, &ct.name.name) {
+            if let Some((_, existing)) = self.find_table(&dbinfo, &ct.name.name).await? {
                 if ct.if_not_exists {
                     continue;
                 }
@@ -602,7 +574,7 @@ impl Dnode {
             let db = s.db_of(&t.name)?.to_string();
             self.check_privilege(s, &db, true)?;
             let dbinfo = self.mnode.read(|c| c.db(&db).cloned())?;
-            match self.find_table(&dbinfo, &t.name.name) {
+            match self.find_table(&dbinfo, &t.name.name).await? {
                 Some((vg, _)) => per_vg.entry(vg).or_default().push(t.name.name.clone()),
                 None if self.mnode.read(|c| c.stable(&db, &t.name.name).is_some()) => {
                     return Err(TaosError::new(
@@ -630,10 +602,10 @@ impl Dnode {
         Ok(Output::Affected(0))
     }
 
-    pub fn describe(&self, s: &Session, name: &ObjName) -> TaosResult<Output> {
+    pub async fn describe(&self, s: &Session, name: &ObjName) -> TaosResult<Output> {
         let db = s.db_of(name)?.to_string();
         self.check_privilege(s, &db, false)?;
-        let (cols, tags) = self.table_schema(&db, &name.name)?;
+        let (cols, tags) = self.table_schema(&db, &name.name).await?;
         let mut r = ResultRows::new(vec![
             Field::new("field", DataType::VarChar(64)),
             Field::new("type", DataType::VarChar(32)),
@@ -670,7 +642,7 @@ impl Dnode {
     }
 
     /// Data columns and tags of a stable, child or normal table.
-    pub fn table_schema(
+    pub async fn table_schema(
         &self,
         db: &str,
         table: &str,
@@ -679,7 +651,7 @@ impl Dnode {
         if let Some(st) = self.mnode.read(|c| c.stable(db, table).cloned()) {
             return Ok((st.columns, st.tags));
         }
-        let (_, t) = self.find_table(&dbinfo, table).ok_or_else(|| {
+        let (_, t) = self.find_table(&dbinfo, table).await?.ok_or_else(|| {
             TaosError::new(
                 Code::PAR_TABLE_NOT_EXIST,
                 format!("Table does not exist: {table}"),
@@ -706,7 +678,7 @@ impl Dnode {
         let db = s.db_of(table)?.to_string();
         self.check_privilege(s, &db, true)?;
         let dbinfo = self.mnode.read(|c| c.db(&db).cloned())?;
-        let (cols, _) = self.table_schema(&db, &table.name)?;
+        let (cols, _) = self.table_schema(&db, &table.name).await?;
         let ts_name = cols
             .first()
             .map(|c| c.name.clone())
@@ -730,7 +702,7 @@ impl Dnode {
                 }
             }
         };
-        let targets = self.resolve_tables(&dbinfo, &table.name)?;
+        let targets = self.resolve_tables(&dbinfo, &table.name).await?;
         let mut per_vg: BTreeMap<u32, Vec<String>> = BTreeMap::new();
         for (vg, t) in targets {
             per_vg.entry(vg).or_default().push(t.name);
@@ -747,19 +719,20 @@ impl Dnode {
     }
 
     /// All tables a FROM name covers: a stable's children across vgroups, or the one table.
-    pub fn resolve_tables(&self, db: &DbInfo, name: &str) -> TaosResult<Vec<(u32, TableMeta)>> {
+    pub async fn resolve_tables(
+        &self,
+        db: &DbInfo,
+        name: &str,
+    ) -> TaosResult<Vec<(u32, TableMeta)>> {
         if let Some(st) = self.mnode.read(|c| c.stable(&db.name, name).cloned()) {
             let mut out = Vec::new();
-            for vg in &db.vgroups {
-                let v = self.vnode(vg.id)?;
-                let m = v.shared.meta.read();
-                let mut kids: Vec<TableMeta> = m.children_of(st.uid).cloned().collect();
-                kids.sort_by(|a, b| a.name.cmp(&b.name));
-                out.extend(kids.into_iter().map(|t| (vg.id, t)));
+            for v in self.db_vnodes(db) {
+                let kids = v.tables(Some(st.uid)).await?;
+                out.extend(kids.into_iter().map(|t| (v.vgid, t)));
             }
             return Ok(out);
         }
-        self.find_table(db, name).map(|t| vec![t]).ok_or_else(|| {
+        self.find_table(db, name).await?.map(|t| vec![t]).ok_or_else(|| {
             TaosError::new(
                 Code::PAR_TABLE_NOT_EXIST,
                 format!("Table does not exist: {name}"),

@@ -3,12 +3,12 @@
 //! (types, ranges, lengths, KEEP window) so that a raft entry only ever holds valid rows; each
 //! vgroup then gets one entry for its share of the statement, proposed concurrently.
 
-use crate::dnode::Dnode;
+use crate::coordinator::Coordinator;
 use crate::exec::eval::{value_for, EvalCtx};
 use crate::exec::{Output, Session};
-use crate::mnode::catalog::{now_ms, ColumnDef, DbInfo, StableInfo};
-use crate::vnode::meta::TableKind;
-use crate::vnode::raft::{NewTable, Submit, SubmitTable, VnodeRequest};
+use taos_mnode::catalog::{now_ms, ColumnDef, DbInfo, StableInfo};
+use taos_vnode::meta::TableKind;
+use taos_vnode::{NewTable, Submit, SubmitTable, VnodeRequest};
 use common::wire::WriteRequest;
 use common::{Code, DataType, Precision, TaosError, TaosResult, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -34,7 +34,7 @@ struct DbCtx {
     max_ts: i64,
 }
 
-impl Dnode {
+impl Coordinator {
     pub async fn insert(self: &Arc<Self>, s: &Session, ins: Insert) -> TaosResult<Output> {
         let mut dbs: HashMap<String, DbCtx> = HashMap::new();
         let mut per_vg: BTreeMap<u32, Submit> = BTreeMap::new();
@@ -60,7 +60,8 @@ impl Dnode {
                 .read(|c| c.stable(&db, &target.table.name).cloned());
             match stable {
                 Some(st) if target.using.is_none() => {
-                    self.insert_into_stable(s, dbc, &st, target, &mut per_vg)?
+                    self.insert_into_stable(s, dbc, &st, target, &mut per_vg)
+                        .await?
                 }
                 Some(_) => {
                     return Err(TaosError::new(
@@ -73,12 +74,12 @@ impl Dnode {
                 }
                 None => {
                     let spec = match &target.using {
-                        Some(u) if self.table_missing(dbc, &target.table.name)? => {
+                        Some(u) if self.table_missing(dbc, &target.table.name).await? => {
                             Some(self.child_spec(s, dbc, u)?)
                         }
                         _ => None,
                     };
-                    let r = self.resolve_target(dbc, &target.table.name, spec)?;
+                    let r = self.resolve_target(dbc, &target.table.name, spec).await?;
                     let rows = source_rows(target.source)?;
                     let t = convert(
                         s,
@@ -114,7 +115,7 @@ impl Dnode {
         let mut per_vg: BTreeMap<u32, Submit> = BTreeMap::new();
         for t in req.tables {
             let spec = match t.using {
-                Some(u) if self.table_missing(&dbc, &t.name)? => {
+                Some(u) if self.table_missing(&dbc, &t.name).await? => {
                     let stable = self.stable_named(&dbc.info.name, &u.stable)?;
                     if u.tag_names.len() != u.tags.len() {
                         return Err(TaosError::new(
@@ -144,7 +145,7 @@ impl Dnode {
                 }
                 _ => None,
             };
-            let r = self.resolve_target(&dbc, &t.name, spec)?;
+            let r = self.resolve_target(&dbc, &t.name, spec).await?;
             let plan = plan_columns(&r.columns, Some(&t.columns))?;
             let mut rows = Vec::with_capacity(t.rows.len());
             for (ri, row) in t.rows.into_iter().enumerate() {
@@ -206,7 +207,7 @@ impl Dnode {
     }
 
     /// An existing table, or one that `USING` will create.
-    fn resolve_target(
+    async fn resolve_target(
         &self,
         dbc: &DbCtx,
         name: &str,
@@ -214,11 +215,7 @@ impl Dnode {
     ) -> TaosResult<Resolved> {
         let db = &dbc.info.name;
         let vgid = dbc.info.vgroup_for(name);
-        let existing = {
-            let v = self.vnode(vgid)?;
-            let m = v.shared.meta.read();
-            m.get(name).cloned()
-        };
+        let existing = self.vnode(vgid)?.table(name).await?;
         if let Some(t) = existing {
             let columns = match &t.kind {
                 TableKind::Normal { columns, .. } => columns.clone(),
@@ -296,15 +293,14 @@ impl Dnode {
     }
 
     /// Is the table missing? Then `USING` must be evaluated (cheap to skip when it exists).
-    fn table_missing(&self, dbc: &DbCtx, name: &str) -> TaosResult<bool> {
+    async fn table_missing(&self, dbc: &DbCtx, name: &str) -> TaosResult<bool> {
         let v = self.vnode(dbc.info.vgroup_for(name))?;
-        let m = v.shared.meta.read();
-        Ok(m.get(name).is_none())
+        Ok(v.table(name).await?.is_none())
     }
 
     /// `INSERT INTO stb (tbname, [tags,] ts, cols...) VALUES (...)`: rows are split by tbname;
     /// missing child tables are created with the given tags (ignored when the table exists).
-    fn insert_into_stable(
+    async fn insert_into_stable(
         &self,
         s: &Session,
         dbc: &DbCtx,
@@ -380,7 +376,7 @@ impl Dnode {
         }
         let tag_names: Vec<String> = tag_pos.iter().map(|&i| names[i].clone()).collect();
         for (tb, (tags, rows)) in groups {
-            let spec = if self.table_missing(dbc, &tb)? {
+            let spec = if self.table_missing(dbc, &tb).await? {
                 let tags =
                     self.tag_values(s, st, Some(&tag_names), &tags, dbc.info.options.precision)?;
                 Some(ChildSpec {
@@ -390,7 +386,7 @@ impl Dnode {
             } else {
                 None
             };
-            let r = self.resolve_target(dbc, &tb, spec)?;
+            let r = self.resolve_target(dbc, &tb, spec).await?;
             let t = convert(s, dbc, &tb, &r.columns, Some(&col_names), rows)?;
             let sub = per_vg.entry(r.vgid).or_default();
             if let Some(c) = r.create {

@@ -1,7 +1,7 @@
 //! SELECT goes to the DataFusion engine (`taos-query`); what stays here is the primary-key
 //! time range of a WHERE clause, which DELETE needs to turn into a tombstone.
 
-use crate::dnode::Dnode;
+use crate::coordinator::Coordinator;
 use crate::exec::eval::{eval, EvalCtx};
 use crate::exec::{Output, ResultRows, Session};
 use common::{TaosResult, Value};
@@ -9,7 +9,7 @@ use std::sync::Arc;
 use taos_query::QueryContext;
 use taos_sql::ast::{BinaryOp, Expr, FromItem, Literal, Query};
 
-impl Dnode {
+impl Coordinator {
     pub async fn select(self: &Arc<Self>, s: &Session, q: Query) -> TaosResult<Output> {
         let mut dbs = Vec::new();
         collect_dbs(&q, s.db.as_deref(), &mut dbs);

@@ -1,10 +1,10 @@
 //! SHOW statements and the information_schema tables they are views of.
 
-use crate::dnode::Dnode;
+use crate::coordinator::Coordinator;
 use crate::exec::eval::like;
 use crate::exec::{Output, ResultRows, Session};
-use crate::mnode::catalog::DbInfo;
-use crate::vnode::meta::TableKind;
+use taos_mnode::catalog::DbInfo;
+use taos_vnode::meta::TableKind;
 use common::{Code, DataType, Field, Precision, TaosError, TaosResult, Value};
 use taos_sql::ast::{ObjName, Show, TableKind as AstKind};
 
@@ -31,10 +31,10 @@ const SYSTEM_TABLES: &[&str] = &[
     "ins_subscriptions",
 ];
 
-impl Dnode {
-    pub fn show(&self, s: &Session, show: Show) -> TaosResult<Output> {
+impl Coordinator {
+    pub async fn show(&self, s: &Session, show: Show) -> TaosResult<Output> {
         let r = match show {
-            Show::Databases => self.ins_databases(),
+            Show::Databases => self.ins_databases().await,
             Show::Stables { db, like: pat } => {
                 let db = db
                     .or(s.db.clone())
@@ -66,9 +66,8 @@ impl Dnode {
                 let mut r = ResultRows::new(vec![f("table_name", DataType::VarChar(192))]);
                 let mut names = Vec::new();
                 for vg in &info.vgroups {
-                    let v = self.vnode(vg.id)?;
-                    let m = v.shared.meta.read();
-                    for t in m.tables.values() {
+                    let tables = self.vnode(vg.id)?.tables(None).await?;
+                    for t in &tables {
                         let k = match t.kind {
                             TableKind::Child { .. } => AstKind::Child,
                             TableKind::Normal { .. } => AstKind::Normal,
@@ -95,17 +94,17 @@ impl Dnode {
                 r
             }
             Show::CreateStable(name) | Show::CreateTable(name) => {
-                self.show_create_table(s, &name)?
+                self.show_create_table(s, &name).await?
             }
-            Show::Users => self.system_table("information_schema", "ins_users")?,
-            Show::Dnodes => self.system_table("information_schema", "ins_dnodes")?,
-            Show::Mnodes => self.system_table("information_schema", "ins_mnodes")?,
-            Show::Cluster => self.system_table("information_schema", "ins_cluster")?,
+            Show::Users => self.system_table("information_schema", "ins_users").await?,
+            Show::Dnodes => self.system_table("information_schema", "ins_dnodes").await?,
+            Show::Mnodes => self.system_table("information_schema", "ins_mnodes").await?,
+            Show::Cluster => self.system_table("information_schema", "ins_cluster").await?,
             Show::Vgroups(db) => {
                 let db = db
                     .or(s.db.clone())
                     .ok_or_else(|| TaosError::of(Code::PAR_DB_NOT_SPECIFIED))?;
-                let mut r = self.system_table("information_schema", "ins_vgroups")?;
+                let mut r = self.system_table("information_schema", "ins_vgroups").await?;
                 r.rows
                     .retain(|row| matches!(&row[1], Value::VarChar(d) if *d == db));
                 r
@@ -113,11 +112,11 @@ impl Dnode {
             Show::Tags(name) => {
                 // SHOW TAGS FROM ctb: one row per tag of one child table.
                 let db = s.db_of(&name)?.to_string();
-                let mut r = self.system_table("information_schema", "ins_tags")?;
+                let mut r = self.system_table("information_schema", "ins_tags").await?;
                 r.rows.retain(|row| matches!((&row[0], &row[1]), (Value::VarChar(t), Value::VarChar(d)) if *t == name.name && *d == db));
                 if r.rows.is_empty() {
                     let info = self.mnode.read(|c| c.db(&db).cloned())?;
-                    if self.find_table(&info, &name.name).is_none() {
+                    if self.find_table(&info, &name.name).await?.is_none() {
                         return Err(TaosError::new(
                             Code::PAR_TABLE_NOT_EXIST,
                             format!("Table does not exist: {}", name.name),
@@ -143,9 +142,8 @@ impl Dnode {
                 fields.extend(st.tags.iter().map(|t| f(&t.name, t.ty)));
                 let mut r = ResultRows::new(fields);
                 for vg in &info.vgroups {
-                    let v = self.vnode(vg.id)?;
-                    let m = v.shared.meta.read();
-                    for t in m.children_of(st.uid) {
+                    let tables = self.vnode(vg.id)?.tables(Some(st.uid)).await?;
+                    for t in &tables {
                         let mut row = vec![vc(t.name.clone())];
                         if let TableKind::Child { tags, .. } = &t.kind {
                             row.extend(tags.iter().cloned());
@@ -183,9 +181,9 @@ impl Dnode {
                 }
                 r
             }
-            Show::Topics => self.system_table("information_schema", "ins_topics")?,
-            Show::Consumers => self.system_table("information_schema", "ins_consumers")?,
-            Show::Subscriptions => self.system_table("information_schema", "ins_subscriptions")?,
+            Show::Topics => self.system_table("information_schema", "ins_topics").await?,
+            Show::Consumers => self.system_table("information_schema", "ins_consumers").await?,
+            Show::Subscriptions => self.system_table("information_schema", "ins_subscriptions").await?,
             Show::Connections => self.conns.perf_connections(),
             Show::Queries => self.conns.perf_queries(),
             Show::Streams(_) => {
@@ -213,10 +211,10 @@ impl Dnode {
         Ok(Output::Rows(r))
     }
 
-    fn show_create_table(&self, s: &Session, name: &ObjName) -> TaosResult<ResultRows> {
+    async fn show_create_table(&self, s: &Session, name: &ObjName) -> TaosResult<ResultRows> {
         let db = s.db_of(name)?.to_string();
         let info = self.mnode.read(|c| c.db(&db).cloned())?;
-        let cols_sql = |cols: &[crate::mnode::catalog::ColumnDef]| {
+        let cols_sql = |cols: &[taos_mnode::catalog::ColumnDef]| {
             cols.iter()
                 .map(|c| format!("`{}` {}", c.name, c.ty.sql()))
                 .collect::<Vec<_>>()
@@ -242,7 +240,7 @@ impl Dnode {
                 options(&st.comment, 0)
             )
         } else {
-            let (_, t) = self.find_table(&info, &name.name).ok_or_else(|| {
+            let (_, t) = self.find_table(&info, &name.name).await?.ok_or_else(|| {
                 TaosError::new(
                     Code::PAR_TABLE_NOT_EXIST,
                     format!("Table does not exist: {}", name.name),
@@ -295,7 +293,7 @@ impl Dnode {
         Ok(r)
     }
 
-    fn ins_databases(&self) -> ResultRows {
+    async fn ins_databases(&self) -> ResultRows {
         let mut r = ResultRows::new(vec![
             f("name", DataType::VarChar(64)),
             f("create_time", DataType::Timestamp),
@@ -341,12 +339,10 @@ impl Dnode {
         let dbs: Vec<DbInfo> = self.mnode.read(|c| c.dbs.values().cloned().collect());
         for d in dbs {
             let o = &d.options;
-            let ntables: usize = d
-                .vgroups
-                .iter()
-                .filter_map(|v| self.vnode(v.id).ok())
-                .map(|v| v.shared.meta.read().tables.len())
-                .sum();
+            let mut ntables = 0;
+            for v in self.db_vnodes(&d) {
+                ntables += v.table_count().await.unwrap_or(0);
+            }
             r.rows.push(vec![
                 vc(d.name.clone()),
                 Value::Timestamp(d.create_time),
@@ -382,9 +378,9 @@ impl Dnode {
     }
 
     /// `information_schema.*` / `performance_schema.*` as plain result sets.
-    pub fn system_table(&self, db: &str, table: &str) -> TaosResult<ResultRows> {
+    pub async fn system_table(&self, db: &str, table: &str) -> TaosResult<ResultRows> {
         let mut r = match (db, table) {
-            ("information_schema", "ins_databases") => self.ins_databases(),
+            ("information_schema", "ins_databases") => self.ins_databases().await,
             ("information_schema", "ins_stables") => {
                 let mut r = ResultRows::new(vec![
                     f("stable_name", DataType::VarChar(192)),
@@ -428,9 +424,8 @@ impl Dnode {
                 let dbs: Vec<DbInfo> = self.mnode.read(|c| c.dbs.values().cloned().collect());
                 for d in dbs {
                     for vg in &d.vgroups {
-                        let v = self.vnode(vg.id)?;
-                        let m = v.shared.meta.read();
-                        for t in m.tables.values() {
+                        let tables = self.vnode(vg.id)?.tables(None).await?;
+                        for t in &tables {
                             let (ncols, stable, ty) = match &t.kind {
                                 TableKind::Normal { columns, .. } => {
                                     (columns.len(), Value::Null, "NORMAL_TABLE")
@@ -504,17 +499,31 @@ impl Dnode {
                     f("reboot_time", DataType::Timestamp),
                     f("note", DataType::VarChar(256)),
                 ]);
-                let created = self.mnode.read(|c| c.create_time);
-                r.rows.push(vec![
-                    Value::SmallInt(1),
-                    vc(self.config.endpoint()),
-                    Value::SmallInt(self.vnodes.read().len() as i16),
-                    Value::SmallInt(self.config.support_vnodes as i16),
-                    vc("ready"),
-                    Value::Timestamp(created),
-                    Value::Timestamp(self.start_time),
-                    vc(""),
-                ]);
+                let (created, placed) = self.mnode.read(|c| {
+                    let placed: Vec<u32> = c
+                        .dbs
+                        .values()
+                        .flat_map(|d| d.vgroups.iter().map(|v| v.dnode_id))
+                        .collect();
+                    (c.create_time, placed)
+                });
+                for d in &self.dnodes {
+                    let vnodes = placed.iter().filter(|&&id| id == d.id).count();
+                    let status = match self.rpc.call(d.id, crate::rpc::DnodeCall::Status).await {
+                        Ok(_) => "ready",
+                        Err(_) => "offline",
+                    };
+                    r.rows.push(vec![
+                        Value::SmallInt(d.id as i16),
+                        vc(d.endpoint.clone()),
+                        Value::SmallInt(vnodes as i16),
+                        Value::SmallInt(d.support_vnodes as i16),
+                        vc(status),
+                        Value::Timestamp(created),
+                        Value::Timestamp(self.start_time),
+                        vc(""),
+                    ]);
+                }
                 r
             }
             ("information_schema", "ins_mnodes") => {
@@ -567,9 +576,8 @@ impl Dnode {
                 let dbs: Vec<DbInfo> = self.mnode.read(|c| c.dbs.values().cloned().collect());
                 for d in dbs {
                     for vg in &d.vgroups {
-                        let v = self.vnode(vg.id)?;
-                        let m = v.shared.meta.read();
-                        for t in m.tables.values() {
+                        let tables = self.vnode(vg.id)?.tables(None).await?;
+                        for t in &tables {
                             let TableKind::Child { suid, tags } = &t.kind else {
                                 continue;
                             };
@@ -632,9 +640,8 @@ impl Dnode {
                         }
                     }
                     for vg in &d.vgroups {
-                        let v = self.vnode(vg.id)?;
-                        let m = v.shared.meta.read();
-                        for t in m.tables.values() {
+                        let tables = self.vnode(vg.id)?.tables(None).await?;
+                        for t in &tables {
                             if let TableKind::Normal { columns, .. } = &t.kind {
                                 for c in columns {
                                     r.rows.push(vec![
@@ -663,10 +670,10 @@ impl Dnode {
                 let dbs: Vec<DbInfo> = self.mnode.read(|c| c.dbs.values().cloned().collect());
                 for d in dbs {
                     for vg in &d.vgroups {
-                        let n = self
-                            .vnode(vg.id)
-                            .map(|v| v.shared.meta.read().tables.len())
-                            .unwrap_or(0);
+                        let n = match self.vnode(vg.id) {
+                            Ok(v) => v.table_count().await.unwrap_or(0),
+                            Err(_) => 0,
+                        };
                         r.rows.push(vec![
                             Value::Int(vg.id as i32),
                             vc(d.name.clone()),

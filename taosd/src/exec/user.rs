@@ -1,9 +1,10 @@
 //! Users and privileges: CREATE/ALTER/DROP USER, GRANT/REVOKE READ|WRITE|ALL ON db.*.
 //! Only superusers manage users; a user may change their own password.
 
-use crate::dnode::Dnode;
+use crate::coordinator::Coordinator;
 use crate::exec::{Output, Session};
-use crate::mnode::catalog::{now_ms, UserInfo};
+use taos_mnode::catalog::{now_ms, UserInfo};
+use taos_mnode::{MnodeRequest, UserChange};
 use common::{Code, TaosError, TaosResult};
 use taos_sql::ast::{AlterUserAction, Privilege, PrivilegeTarget};
 
@@ -34,7 +35,7 @@ fn superuser_only(s: &Session) -> TaosResult<()> {
     }
 }
 
-impl Dnode {
+impl Coordinator {
     pub fn create_user(
         &self,
         s: &Session,
@@ -51,16 +52,10 @@ impl Dnode {
                 "Name or password too long: user name is at most 23 bytes",
             ));
         }
-        self.mnode.mutate(|c| {
-            if c.users.contains_key(name) {
-                return Err(TaosError::of(Code::USER_ALREADY_EXIST));
-            }
-            let mut u = UserInfo::new(name, password, false, now_ms());
-            u.sysinfo = sysinfo.map(|v| v != 0).unwrap_or(true);
-            u.createdb = createdb.map(|v| v != 0).unwrap_or(false);
-            c.users.insert(name.to_string(), u);
-            Ok(())
-        })?;
+        let mut u = UserInfo::new(name, password, false, now_ms());
+        u.sysinfo = sysinfo.map(|v| v != 0).unwrap_or(true);
+        u.createdb = createdb.map(|v| v != 0).unwrap_or(false);
+        self.mnode.propose(MnodeRequest::CreateUser(u))?;
         Ok(Output::Affected(0))
     }
 
@@ -74,52 +69,32 @@ impl Dnode {
         if !own_password {
             superuser_only(s)?;
         }
-        self.mnode.mutate(|c| {
-            let u = c.users.get_mut(name).ok_or_else(|| {
-                TaosError::new(Code::INVALID_USER, format!("Invalid user: {name}"))
-            })?;
-            match &change {
-                AlterUserAction::Pass(p) => {
-                    check_password(p)?;
-                    u.pass_hash = crate::mnode::catalog::hash_password(&u.salt, p);
-                }
-                AlterUserAction::Enable(v) => {
-                    if u.superuser && *v == 0 {
-                        return Err(TaosError::new(
-                            Code::NO_RIGHTS,
-                            "the root user cannot be disabled",
-                        ));
-                    }
-                    u.enable = *v != 0;
-                }
-                AlterUserAction::Sysinfo(v) => u.sysinfo = *v != 0,
-                AlterUserAction::Createdb(v) => u.createdb = *v != 0,
+        let change = match change {
+            AlterUserAction::Pass(p) => {
+                let salt = self
+                    .mnode
+                    .read(|c| c.users.get(name).map(|u| u.salt.clone()))
+                    .ok_or_else(|| {
+                        TaosError::new(Code::INVALID_USER, format!("Invalid user: {name}"))
+                    })?;
+                check_password(&p)?;
+                UserChange::PassHash(taos_mnode::catalog::hash_password(&salt, &p))
             }
-            Ok(())
+            AlterUserAction::Enable(v) => UserChange::Enable(v != 0),
+            AlterUserAction::Sysinfo(v) => UserChange::Sysinfo(v != 0),
+            AlterUserAction::Createdb(v) => UserChange::Createdb(v != 0),
+        };
+        self.mnode.propose(MnodeRequest::AlterUser {
+            name: name.to_string(),
+            change,
         })?;
         Ok(Output::Affected(0))
     }
 
     pub fn drop_user(&self, s: &Session, name: &str) -> TaosResult<Output> {
         superuser_only(s)?;
-        self.mnode.mutate(|c| {
-            match c.users.get(name) {
-                None => {
-                    return Err(TaosError::new(
-                        Code::INVALID_USER,
-                        format!("Invalid user: {name}"),
-                    ))
-                }
-                Some(u) if u.superuser => {
-                    return Err(TaosError::new(
-                        Code::NO_RIGHTS,
-                        "the root user cannot be dropped",
-                    ))
-                }
-                _ => {}
-            }
-            c.users.remove(name);
-            Ok(())
+        self.mnode.propose(MnodeRequest::DropUser {
+            name: name.to_string(),
         })?;
         Ok(Output::Affected(0))
     }
@@ -144,22 +119,12 @@ impl Dnode {
             Privilege::Write => (r, true),
             Privilege::All => (true, true),
         });
-        self.mnode.mutate(|c| {
-            let u = c.users.get_mut(user).ok_or_else(|| {
-                TaosError::new(Code::INVALID_USER, format!("Invalid user: {user}"))
-            })?;
-            let entry = u.privileges.entry(db.clone()).or_insert((false, false));
-            if grant {
-                entry.0 |= r;
-                entry.1 |= w;
-            } else {
-                entry.0 &= !r;
-                entry.1 &= !w;
-            }
-            if *entry == (false, false) {
-                u.privileges.remove(&db);
-            }
-            Ok(())
+        self.mnode.propose(MnodeRequest::Grant {
+            user: user.to_string(),
+            db,
+            read: r,
+            write: w,
+            grant,
         })?;
         Ok(Output::Affected(0))
     }

@@ -3,14 +3,12 @@
 //! into one block per table, in the order the rows were written.
 
 use crate::exec::eval::{self, EvalCtx};
-use crate::mnode::catalog::ColumnDef;
+use taos_mnode::catalog::ColumnDef;
 use crate::tmq::topic::{infer_type, CompiledTopic, QueryFrom, Source};
-use crate::vnode::meta::{TableKind, TableMeta};
-use crate::vnode::raft::{TypeConfig, VnodeRequest};
-use crate::vnode::VnodeShared;
+use taos_vnode::meta::{TableKind, TableMeta};
+use taos_vnode::{Vnode, VnodeRequest};
 use common::tmq::TmqBlock;
-use common::{Block, Code, DataType, Field, SessionTz, TaosError, TaosResult, Value};
-use openraft::{Entry, EntryPayload};
+use common::{Block, DataType, Field, SessionTz, TaosResult, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 use taos_sql::ast::Expr;
@@ -29,15 +27,13 @@ pub struct ReadBatch {
 
 /// The versions a consumer can read in a vnode: `begin` is the oldest retained, `end` one past
 /// the last applied (a position equal to `end` has nothing to read).
-pub fn wal_range(shared: &VnodeShared) -> (u64, u64) {
-    let end = shared.meta.read().applied.map(|l| l.index + 1).unwrap_or(1);
-    let begin = shared.log.lock().first_index().unwrap_or(end).min(end);
-    (begin, end)
+pub fn wal_range(shared: &Vnode) -> (u64, u64) {
+    shared.wal_range()
 }
 
 /// Read from version `from` until `max_rows` rows are gathered or the applied end is reached.
 pub fn read(
-    shared: &VnodeShared,
+    shared: &Vnode,
     topic: &CompiledTopic,
     from: u64,
     with_table_name: bool,
@@ -51,15 +47,12 @@ pub fn read(
     let mut meta: Vec<String> = Vec::new();
     'read: while pos < end && out.rows < max_rows {
         let last = (pos + CHUNK - 1).min(end - 1);
-        let records = shared.log.lock().read_raw(pos, last)?;
+        let records = shared.read_wal(pos, last)?;
         if records.is_empty() {
             break;
         }
-        for (index, bytes) in records {
-            let entry: Entry<TypeConfig> = bincode::deserialize(&bytes).map_err(|e| {
-                TaosError::new(Code::WAL_FILE_CORRUPTED, format!("WAL entry {index}: {e}"))
-            })?;
-            if let EntryPayload::Normal(req) = entry.payload {
+        for (index, req) in records {
+            if let Some(req) = req {
                 let changes = if topic.info.with_meta {
                     meta_of(shared, topic, &req)
                 } else {
@@ -92,14 +85,14 @@ pub fn read(
 }
 
 /// TDengine's JSON meta for the table changes of an entry that the topic covers.
-fn meta_of(shared: &VnodeShared, topic: &CompiledTopic, req: &VnodeRequest) -> Vec<String> {
+fn meta_of(shared: &Vnode, topic: &CompiledTopic, req: &VnodeRequest) -> Vec<String> {
     use serde_json::json;
     let wanted_suid = match &topic.source {
         Source::Database => None,
         Source::Stable { suid, .. } => Some(*suid),
         Source::Query { .. } => return Vec::new(),
     };
-    let creates: &[crate::vnode::raft::NewTable] = match req {
+    let creates: &[taos_vnode::NewTable] = match req {
         VnodeRequest::CreateTables(t) => t,
         VnodeRequest::Submit(s) => &s.creates,
         VnodeRequest::DropTables(names) if wanted_suid.is_none() => {
@@ -114,10 +107,7 @@ fn meta_of(shared: &VnodeShared, topic: &CompiledTopic, req: &VnodeRequest) -> V
                 if wanted_suid.is_some_and(|w| w != *suid) {
                     continue;
                 }
-                let Some(stb) = shared
-                    .mnode
-                    .read(|c| c.stable_by_uid(&shared.db, *suid).cloned())
-                else {
+                let Some(stb) = shared.stable(*suid) else {
                     continue;
                 };
                 let tags: Vec<_> = stb
@@ -183,7 +173,7 @@ struct TablePlan {
 }
 
 struct Assembler<'a> {
-    shared: &'a VnodeShared,
+    shared: &'a Vnode,
     topic: &'a CompiledTopic,
     with_table_name: bool,
     tz: SessionTz,
@@ -200,7 +190,7 @@ struct Assembler<'a> {
 
 impl<'a> Assembler<'a> {
     fn new(
-        shared: &'a VnodeShared,
+        shared: &'a Vnode,
         topic: &'a CompiledTopic,
         with_table_name: bool,
         tz: SessionTz,
@@ -210,7 +200,7 @@ impl<'a> Assembler<'a> {
             topic,
             with_table_name,
             tz,
-            precision: shared.options.read().precision,
+            precision: shared.config().precision,
             plans: HashMap::new(),
             blocks: Vec::new(),
             pending: Vec::new(),
@@ -220,11 +210,10 @@ impl<'a> Assembler<'a> {
     }
 
     fn stable_tags(&self, suid: u64) -> Vec<ColumnDef> {
-        self.shared.mnode.read(|c| {
-            c.stable_by_uid(&self.shared.db, suid)
-                .map(|s| s.tags.clone())
-                .unwrap_or_default()
-        })
+        self.shared
+            .stable(suid)
+            .map(|s| s.tags)
+            .unwrap_or_default()
     }
 
     fn ctx<'r>(&self, row: &'r (dyn Fn(&str) -> Option<Value> + Sync)) -> EvalCtx<'r> {
@@ -242,7 +231,7 @@ impl<'a> Assembler<'a> {
         if let Some(p) = self.plans.get(table) {
             return Ok(p.clone());
         }
-        let meta: Option<TableMeta> = self.shared.meta.read().get(table).cloned();
+        let meta: Option<TableMeta> = self.shared.table_meta(table);
         let plan = match meta {
             // Dropped since the write: nothing to deliver.
             None => None,
@@ -292,7 +281,7 @@ impl<'a> Assembler<'a> {
         if !wanted {
             return Ok(None);
         }
-        let schema = self.shared.schema_for(meta)?;
+        let schema = self.shared.schema_of(meta)?;
         let columns: Vec<(u16, String)> = schema
             .columns
             .iter()

@@ -1,6 +1,6 @@
 //! `SHOW TOPICS / CONSUMERS / SUBSCRIPTIONS` and the information_schema tables behind them.
 
-use crate::dnode::Dnode;
+use crate::coordinator::Coordinator;
 use crate::exec::ResultRows;
 use common::{DataType, Field, Value};
 use std::collections::BTreeMap;
@@ -17,7 +17,7 @@ fn hex_id(id: u64) -> Value {
     vc(format!("0x{id:x}"))
 }
 
-impl Dnode {
+impl Coordinator {
     /// The TMQ system tables, or `None` for another name.
     pub fn tmq_system_table(&self, table: &str) -> Option<ResultRows> {
         Some(match table {

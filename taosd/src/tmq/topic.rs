@@ -2,10 +2,10 @@
 //! filters with. A topic keeps the text of its `CREATE TOPIC` statement; what it delivers is
 //! re-derived from that text, so the catalog holds nothing the parser cannot rebuild.
 
-use crate::dnode::Dnode;
+use crate::coordinator::Coordinator;
 use crate::exec::eval::{self, EvalCtx};
 use crate::exec::{Output, Session};
-use crate::mnode::catalog::{now_ms, TopicInfo, TopicKind};
+use taos_mnode::catalog::{now_ms, TopicInfo, TopicKind};
 use common::{Code, DataType, SessionTz, TaosError, TaosResult, Value};
 use std::sync::Arc;
 use taos_sql::ast::{BinaryOp, Expr, FromItem, Literal, Query, SelectItem, Statement, TopicSource};
@@ -97,7 +97,7 @@ fn check_names(e: &Expr, names: &[String], precision: common::Precision) -> Taos
     eval::eval(e, &ctx).map(|_| ())
 }
 
-impl Dnode {
+impl Coordinator {
     /// The table names a topic's source may use: columns, tags, `tbname`.
     fn source_names(&self, db: &str, from: &QueryFrom) -> TaosResult<Vec<String>> {
         let mut names = vec!["tbname".to_string()];
@@ -115,9 +115,9 @@ impl Dnode {
             })?,
             QueryFrom::Table(name) => {
                 let meta = self.table_meta(db, name)?;
-                let schema = self.vnode_for_table(db, name)?.shared.schema_for(&meta)?;
+                let schema = self.vnode_for_table(db, name)?.schema_of(&meta)?;
                 let mut v: Vec<String> = schema.columns.iter().map(|c| c.name.clone()).collect();
-                if let crate::vnode::meta::TableKind::Child { suid, .. } = meta.kind {
+                if let taos_vnode::meta::TableKind::Child { suid, .. } = meta.kind {
                     if let Some(tags) = self.mnode.read(|c| {
                         c.stable_by_uid(db, suid)
                             .map(|s| s.tags.iter().map(|t| t.name.clone()).collect::<Vec<_>>())
@@ -132,18 +132,14 @@ impl Dnode {
         Ok(names)
     }
 
-    fn vnode_for_table(&self, db: &str, table: &str) -> TaosResult<Arc<crate::vnode::Vnode>> {
+    fn vnode_for_table(&self, db: &str, table: &str) -> TaosResult<Arc<taos_vnode::Vnode>> {
         let vg = self.mnode.read(|c| c.db(db).map(|d| d.vgroup_for(table)))?;
-        self.vnode(vg)
+        self.local_vnode(vg)
     }
 
-    fn table_meta(&self, db: &str, table: &str) -> TaosResult<crate::vnode::meta::TableMeta> {
+    fn table_meta(&self, db: &str, table: &str) -> TaosResult<taos_vnode::meta::TableMeta> {
         self.vnode_for_table(db, table)?
-            .shared
-            .meta
-            .read()
-            .get(table)
-            .cloned()
+            .table_meta(table)
             .ok_or_else(|| TaosError::of(Code::PAR_TABLE_NOT_EXIST))
     }
 
@@ -293,12 +289,9 @@ impl Dnode {
             with_meta,
         };
         self.compile_topic(&info)?;
-        self.mnode.mutate(|c| {
-            if c.topics.len() >= MAX_TOPICS {
-                return Err(TaosError::of(Code::TOO_MANY_TOPICS));
-            }
-            c.topics.insert(info.name.clone(), info);
-            Ok(())
+        self.mnode.propose(taos_mnode::MnodeRequest::CreateTopic {
+            info,
+            max_topics: MAX_TOPICS,
         })?;
         Ok(Output::Affected(0))
     }
@@ -323,9 +316,8 @@ impl Dnode {
         if self.tmq.topic_in_use(name) && !force {
             return Err(TaosError::of(Code::TOPIC_SUBSCRIBED));
         }
-        self.mnode.mutate(|c| {
-            c.topics.remove(name);
-            Ok(())
+        self.mnode.propose(taos_mnode::MnodeRequest::DropTopic {
+            name: name.to_string(),
         })?;
         self.tmq.forget_topic(name);
         self.tmq.rebalance_all(self);

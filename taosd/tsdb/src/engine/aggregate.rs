@@ -44,7 +44,7 @@ pub struct AggColumn {
 }
 
 /// A column's SUM: exact for integers, `f64` for FLOAT / DOUBLE.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum AggSum {
     Int(i128),
     Float(f64),
@@ -52,7 +52,7 @@ pub enum AggSum {
 
 /// One column's aggregates; MIN / MAX / SUM are `None` when not asked or when the column has no
 /// value in the range.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ColumnAgg {
     pub count: u64,
     pub min: Option<Value>,
@@ -61,14 +61,14 @@ pub struct ColumnAgg {
 }
 
 /// One table's aggregates: its row count and each requested column's, in request order.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TableAgg {
     pub rows: u64,
     pub cols: Vec<ColumnAgg>,
 }
 
 /// How an aggregate was answered (for tests and logs).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AggReport {
     /// Blocks answered from their statistics.
     pub blocks_from_stats: u64,

@@ -1,113 +1,28 @@
-//! openraft storage for a vgroup: the WAL *is* the raft log (an entry's index is the version
-//! that TMQ offsets will name), and the state machine applies entries to the meta store and the
-//! storage engine. With `REPLICA 1` the group has one voter; the cluster issue adds members and
-//! a real network without touching this file's storage side.
+//! The raft log of a vgroup on its WAL: the WAL *is* the raft log (an entry's index is the
+//! version that TMQ offsets name). With `REPLICA 1` the group has one voter; replicas and the
+//! dnode RPC change nothing on this storage side.
 //!
 //! Files in the vnode dir besides the engine's: `wal/` (segments, see `tsdb::wal`) holding
-//! `bincode(openraft::Entry)` payloads, and `raft.json` (vote and last purged log id, rewritten
-//! atomically on change).
+//! `bincode(openraft::Entry<TypeConfig>)` payloads, and `raft.json` (vote and last purged log
+//! id, rewritten atomically on change).
 
-use crate::mnode::write_atomic;
-use crate::vnode::apply;
-use crate::vnode::VnodeShared;
-use common::Value;
-use openraft::storage::{LogFlushed, RaftLogStorage, RaftStateMachine};
+use crate::TypeConfig;
+use common::fs::write_atomic;
+use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{
-    AnyError, BasicNode, Entry, EntryPayload, LogId, LogState, OptionalSend, RaftLogReader,
-    RaftSnapshotBuilder, Snapshot, SnapshotMeta, StorageError, StorageIOError, StoredMembership,
+    AnyError, Entry, LogId, LogState, OptionalSend, RaftLogReader, StorageError, StorageIOError,
     Vote,
 };
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::io::Cursor;
 use std::ops::{Bound, RangeBounds};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tsdb::wal::Wal;
 
-openraft::declare_raft_types!(
-    pub TypeConfig:
-        D = VnodeRequest,
-        R = VnodeResponse,
-        NodeId = u64,
-        Node = BasicNode,
-        Entry = Entry<TypeConfig>,
-        SnapshotData = Cursor<Vec<u8>>,
-        AsyncRuntime = openraft::TokioRuntime
-);
-
-pub type Raft = openraft::Raft<TypeConfig>;
 type SErr = StorageError<u64>;
-
-/// A table to create in the vnode's meta store.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct NewTable {
-    pub name: String,
-    pub kind: crate::vnode::meta::TableKind,
-    pub create_time: i64,
-    pub ttl: i64,
-    pub comment: Option<String>,
-}
-
-/// Rows for one table: values parallel to `col_ids` (ts first); absent columns are NONE.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SubmitTable {
-    pub name: String,
-    pub col_ids: Vec<u16>,
-    pub rows: Vec<Vec<Value>>,
-}
-
-/// One vgroup's share of an INSERT: child tables to auto-create, then rows.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Submit {
-    pub creates: Vec<NewTable>,
-    pub tables: Vec<SubmitTable>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum VnodeRequest {
-    CreateTables(Vec<NewTable>),
-    DropTables(Vec<String>),
-    DropStable(u64),
-    Submit(Arc<Submit>),
-    /// Delete rows of these tables in [start, end].
-    Delete {
-        tables: Vec<String>,
-        start: i64,
-        end: i64,
-    },
-    /// Replace the tag values of a child table.
-    SetTags {
-        table: String,
-        tags: Vec<Value>,
-    },
-    /// A super table lost the tag at `index`: remove that slot from every child.
-    DropTag {
-        suid: u64,
-        index: usize,
-    },
-    /// Replace the schema of a normal table.
-    AlterNormal {
-        table: String,
-        columns: Vec<crate::mnode::catalog::ColumnDef>,
-        version: u32,
-        next_col_id: u16,
-    },
-    /// ALTER TABLE ... TTL n / COMMENT 'c' of a child or normal table (None: unchanged).
-    SetTableOptions {
-        table: String,
-        ttl: Option<i64>,
-        comment: Option<String>,
-    },
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct VnodeResponse {
-    pub affected: i64,
-    pub error: Option<common::TaosError>,
-}
 
 fn io_err(e: impl std::fmt::Display) -> SErr {
     StorageIOError::write_logs(AnyError::error(e.to_string())).into()
@@ -184,7 +99,13 @@ impl LogInner {
         {
             return Ok(());
         }
+        // The WAL drops whole segments; entries up to `upto` left in a kept segment are hidden
+        // by `readable_from`, so a purge is exact for every reader.
         self.wal.purge_upto(upto.index).map_err(|e| e.to_taos())?;
+        self.cache = self.cache.split_off(&(upto.index + 1));
+        if self.last_log_id.is_none_or(|l| l.index < upto.index) {
+            self.last_log_id = Some(upto);
+        }
         self.persisted.purged = Some(upto);
         self.save()
             .map_err(|e| common::TaosError::internal(e.to_string()))
@@ -206,6 +127,10 @@ impl LogInner {
     /// WAL records `start..=end` that still exist, undecoded: TMQ readers decode them after
     /// releasing the lock so appends are not held up.
     pub fn read_raw(&self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, common::TaosError> {
+        let start = start.max(self.readable_from());
+        if start > end {
+            return Ok(Vec::new());
+        }
         self.wal.read(start, end).map_err(|e| e.to_taos())
     }
 
@@ -215,14 +140,20 @@ impl LogInner {
 
     /// The oldest version still in the WAL (older ones were purged after flush + retention).
     pub fn first_index(&self) -> Option<u64> {
-        self.wal.first_index()
+        self.wal.first_index().map(|f| f.max(self.readable_from()))
+    }
+
+    /// The first index not purged.
+    fn readable_from(&self) -> u64 {
+        self.persisted.purged.map_or(0, |p| p.index + 1)
     }
 
     fn entries(&mut self, start: u64, end_inclusive: u64) -> Result<Vec<Entry<TypeConfig>>, SErr> {
+        let start = start.max(self.readable_from());
         if start > end_inclusive {
             return Ok(Vec::new());
         }
-        let mut out = Vec::with_capacity((end_inclusive - start + 1).min(1024) as usize);
+        let mut out = Vec::with_capacity((end_inclusive - start).saturating_add(1).min(1024) as usize);
         let mut next = start;
         // Serve from the cache what it has; read the rest from the WAL.
         if let Some((&first_cached, _)) = self.cache.range(start..=end_inclusive).next() {
@@ -315,7 +246,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let inner = self.inner.lock();
         Ok(LogState {
             last_purged_log_id: inner.persisted.purged,
-            last_log_id: inner.last_log_id.or(inner.persisted.purged),
+            last_log_id: inner.last_log_id.max(inner.persisted.purged),
         })
     }
 
@@ -392,143 +323,3 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 }
 
-/// The replicated state machine: meta store + storage engine of one vnode.
-pub struct StateMachine {
-    pub shared: Arc<VnodeShared>,
-}
-
-impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
-    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, SErr> {
-        // Snapshots ship whole vnodes to new replicas: that belongs to the cluster issue.
-        Err(StorageIOError::write_snapshot(
-            None,
-            AnyError::error("vnode snapshots are not supported yet"),
-        )
-        .into())
-    }
-}
-
-impl RaftStateMachine<TypeConfig> for StateMachine {
-    type SnapshotBuilder = StateMachine;
-
-    async fn applied_state(
-        &mut self,
-    ) -> Result<(Option<LogId<u64>>, StoredMembership<u64, BasicNode>), SErr> {
-        let m = self.shared.meta.read();
-        Ok((m.applied, m.membership.clone()))
-    }
-
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<VnodeResponse>, SErr>
-    where
-        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
-        I::IntoIter: OptionalSend,
-    {
-        let shared = self.shared.clone();
-        let entries: Vec<Entry<TypeConfig>> = entries.into_iter().collect();
-        tokio::task::block_in_place(move || {
-            let mut out = Vec::with_capacity(entries.len());
-            let mut last = None;
-            for e in entries {
-                last = Some(e.log_id.index);
-                let resp = match e.payload {
-                    EntryPayload::Blank => VnodeResponse::default(),
-                    EntryPayload::Normal(req) => apply::apply(&shared, e.log_id.index, req),
-                    EntryPayload::Membership(m) => {
-                        shared.meta.write().membership = StoredMembership::new(Some(e.log_id), m);
-                        VnodeResponse::default()
-                    }
-                };
-                shared.meta.write().applied = Some(e.log_id);
-                out.push(resp);
-            }
-            if let Some(i) = last {
-                shared.log.lock().applied(i);
-            }
-            shared.wake.notify_waiters();
-            shared.maybe_flush();
-            Ok(out)
-        })
-    }
-
-    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        StateMachine {
-            shared: self.shared.clone(),
-        }
-    }
-
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, SErr> {
-        Ok(Box::new(Cursor::new(Vec::new())))
-    }
-
-    async fn install_snapshot(
-        &mut self,
-        _meta: &SnapshotMeta<u64, BasicNode>,
-        _snapshot: Box<Cursor<Vec<u8>>>,
-    ) -> Result<(), SErr> {
-        Err(StorageIOError::write_snapshot(
-            None,
-            AnyError::error("vnode snapshots are not supported yet"),
-        )
-        .into())
-    }
-
-    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, SErr> {
-        Ok(None)
-    }
-}
-
-/// With one voter there is nobody to call; the cluster issue replaces this with RPC on serverPort.
-pub struct Network;
-pub struct NoPeer;
-
-impl openraft::network::RaftNetworkFactory<TypeConfig> for Network {
-    type Network = NoPeer;
-    async fn new_client(&mut self, _target: u64, _node: &BasicNode) -> NoPeer {
-        NoPeer
-    }
-}
-
-fn unreachable<E: std::error::Error>() -> openraft::error::RPCError<u64, BasicNode, E> {
-    openraft::error::RPCError::Unreachable(openraft::error::Unreachable::new(
-        &std::io::Error::other("no peers: single-replica vgroup"),
-    ))
-}
-
-impl openraft::network::RaftNetwork<TypeConfig> for NoPeer {
-    async fn append_entries(
-        &mut self,
-        _rpc: openraft::raft::AppendEntriesRequest<TypeConfig>,
-        _option: openraft::network::RPCOption,
-    ) -> Result<
-        openraft::raft::AppendEntriesResponse<u64>,
-        openraft::error::RPCError<u64, BasicNode, openraft::error::RaftError<u64>>,
-    > {
-        Err(unreachable())
-    }
-
-    async fn install_snapshot(
-        &mut self,
-        _rpc: openraft::raft::InstallSnapshotRequest<TypeConfig>,
-        _option: openraft::network::RPCOption,
-    ) -> Result<
-        openraft::raft::InstallSnapshotResponse<u64>,
-        openraft::error::RPCError<
-            u64,
-            BasicNode,
-            openraft::error::RaftError<u64, openraft::error::InstallSnapshotError>,
-        >,
-    > {
-        Err(unreachable())
-    }
-
-    async fn vote(
-        &mut self,
-        _rpc: openraft::raft::VoteRequest<u64>,
-        _option: openraft::network::RPCOption,
-    ) -> Result<
-        openraft::raft::VoteResponse<u64>,
-        openraft::error::RPCError<u64, BasicNode, openraft::error::RaftError<u64>>,
-    > {
-        Err(unreachable())
-    }
-}

@@ -1,12 +1,14 @@
-//! A vnode's meta store: its child and normal tables (name, uid, tags or own schema).
-//! It changes only by applying raft entries, so replaying the WAL rebuilds it; a copy is saved
-//! with every flush (the storage engine's meta blob) together with the log id it covers.
+//! A vnode's meta store: the super tables of its database (schema versions, as
+//! [`VnodeRequest::PutStable`](crate::VnodeRequest::PutStable) left them) and its child and
+//! normal tables (name, uid, tags or own schema). It changes only by applying raft entries, so
+//! replaying the WAL rebuilds it; a copy is saved with every flush (the storage engine's meta
+//! blob, bincode of [`VnodeMeta`]) together with the log id it covers.
 
-use crate::mnode::catalog::ColumnDef;
-use common::Value;
+use crate::request::StableSchema;
+use common::{ColumnDef, Value};
 use openraft::{LogId, StoredMembership};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum TableKind {
@@ -48,6 +50,18 @@ pub struct VnodeMeta {
     pub next_uid: u64,
     pub applied: Option<LogId<u64>>,
     pub membership: StoredMembership<u64, openraft::BasicNode>,
+    /// Super tables by uid.
+    pub stables: BTreeMap<u64, StableSchema>,
+}
+
+/// The blob as vnodes wrote it before super-table schemas moved into the vnode: read so an
+/// existing data dir opens; its super tables are seeded by the dnode at open.
+#[derive(Deserialize)]
+struct VnodeMetaV0 {
+    tables: HashMap<String, TableMeta>,
+    next_uid: u64,
+    applied: Option<LogId<u64>>,
+    membership: StoredMembership<u64, openraft::BasicNode>,
 }
 
 impl VnodeMeta {
@@ -55,6 +69,39 @@ impl VnodeMeta {
         VnodeMeta {
             next_uid: (vgid as u64) << 40,
             ..Default::default()
+        }
+    }
+
+    /// Decode a meta blob of this or the previous layout.
+    pub fn decode(blob: &[u8]) -> Result<VnodeMeta, bincode::Error> {
+        let mut m = match bincode::deserialize::<VnodeMeta>(blob) {
+            Ok(m) => m,
+            Err(e) => match bincode::deserialize::<VnodeMetaV0>(blob) {
+                Ok(v0) => VnodeMeta {
+                    tables: v0.tables,
+                    by_uid: HashMap::new(),
+                    next_uid: v0.next_uid,
+                    applied: v0.applied,
+                    membership: v0.membership,
+                    stables: BTreeMap::new(),
+                },
+                Err(_) => return Err(e),
+            },
+        };
+        m.rebuild_index();
+        Ok(m)
+    }
+
+    /// The data columns of a table: its own (normal) or its super table's (child).
+    pub fn columns_of<'a>(&'a self, t: &'a TableMeta) -> Option<(u32, &'a [ColumnDef])> {
+        match &t.kind {
+            TableKind::Normal {
+                columns, version, ..
+            } => Some((*version, columns)),
+            TableKind::Child { suid, .. } => self
+                .stables
+                .get(suid)
+                .map(|s| (s.version, s.columns.as_slice())),
         }
     }
 

@@ -1,26 +1,23 @@
 //! Catalog objects and the rules that keep them consistent.
 
-use crate::mnode::dboptions::DbOptions;
-use common::{Code, DataType, TaosError, TaosResult};
+use crate::dboptions::DbOptions;
+pub use common::ColumnDef;
+use common::{Code, TaosError, TaosResult};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-/// A data column or tag. `id` survives renames; new columns get new ids (the storage engine
-/// maps file columns by id, so ALTER keeps old files readable).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ColumnDef {
-    pub id: u16,
-    pub name: String,
-    pub ty: DataType,
-    #[serde(default)]
-    pub primary_key: bool,
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VgroupInfo {
     pub id: u32,
     pub hash_begin: u32,
     pub hash_end: u32,
+    /// The dnode hosting this vgroup's (single) replica.
+    #[serde(default = "first_dnode")]
+    pub dnode_id: u32,
+}
+
+fn first_dnode() -> u32 {
+    1
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -45,7 +42,7 @@ impl DbInfo {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StableInfo {
     pub db: String,
     pub name: String,
