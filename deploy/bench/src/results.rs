@@ -1,4 +1,4 @@
-//! Appending a run's figures to a file under bench/results/: the date, the command line that
+//! Appending a run's figures to a file under deploy/bench/results/: the date, the command line that
 //! produced them, then the lines the program printed.
 
 use std::io::Write;
